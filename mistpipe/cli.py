@@ -1,0 +1,188 @@
+"""The `mistpipe` command. Every setting is an env var `MISTPIPE_*` and a flag of the commands using it."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mistpipe import __version__
+from mistpipe.settings import Settings, load
+
+# Flag → settings field. Types come from the field; the env var and default come from Settings.
+SETTINGS_FLAGS: dict[str, tuple[str, Any, str]] = {
+    "kafka_bootstrap": ("--kafka-bootstrap", str, "Kafka bootstrap servers [MISTPIPE_KAFKA_BOOTSTRAP]"),
+    "topic_prefix": ("--topic-prefix", str, "Prefix of every Kafka topic [MISTPIPE_TOPIC_PREFIX]"),
+    "partitions": ("--partitions", int, "Partitions of every topic [MISTPIPE_PARTITIONS]"),
+    "ingest_port": ("--ingest-port", int, "Port of the webhook ingest [MISTPIPE_INGEST_PORT]"),
+    "web_port": ("--web-port", int, "Port of the worker's web server [MISTPIPE_WEB_PORT]"),
+    "webhook_secrets": (
+        "--webhook-secrets",
+        str,
+        "Comma-separated webhook secrets; prefer the env var, flags show in `ps` [MISTPIPE_WEBHOOK_SECRETS]",
+    ),
+    "state_dir": ("--state-dir", click.Path(path_type=Path), "Local state folder [MISTPIPE_STATE_DIR]"),
+}
+
+
+def with_settings(*fields: str) -> Callable:
+    """Add the flags of the given settings fields to a command and pass it `settings: Settings`."""
+
+    def decorate(command: Callable) -> Callable:
+        @functools.wraps(command)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            overrides = {f: kwargs.pop(f) for f in fields}
+            try:
+                settings = load(**overrides)
+            except ValueError as exc:
+                raise click.UsageError(str(exc)) from exc
+            return command(*args, settings=settings, **kwargs)
+
+        for f in reversed(fields):
+            flag, type_, help_ = SETTINGS_FLAGS[f]
+            run = click.option(flag, f, type=type_, default=None, help=help_)(run)
+        return run
+
+    return decorate
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(__version__, prog_name="mistpipe")
+def main() -> None:
+    """mistpipe: Juniper Mist webhooks into Kafka, parsed, enriched and aggregated by Faust."""
+
+
+# -- kafka: the local broker -----------------------------------------------------------------------------
+
+
+def _broker(settings: Settings, port: int, controller_port: int):
+    from mistpipe.localkafka import LocalBroker
+
+    return LocalBroker(settings.state_dir, port=port, controller_port=controller_port)
+
+
+def _broker_options(command: Callable) -> Callable:
+    command = click.option(
+        "--controller-port", default=9093, show_default=True, help="KRaft controller port (loopback)"
+    )(command)
+    return click.option("--port", default=9092, show_default=True, help="Broker port (loopback)")(command)
+
+
+@main.group()
+def kafka() -> None:
+    """A local Apache Kafka broker (KRaft, one node) for development and tests; no Docker needed."""
+
+
+@kafka.command("start")
+@_broker_options
+@with_settings("state_dir")
+def kafka_start(settings: Settings, port: int, controller_port: int) -> None:
+    """Fetch the pinned Kafka jars (once), format the data dir (once) and start the broker."""
+    from mistpipe.localkafka import BrokerError
+
+    broker = _broker(settings, port, controller_port)
+    was_running = broker.status().running
+    try:
+        bootstrap = broker.start()
+    except BrokerError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(
+        f"Kafka {broker.version} {'already running' if was_running else 'started'} (log: {broker.log})"
+    )
+    click.echo(bootstrap)
+
+
+@kafka.command("stop")
+@_broker_options
+@with_settings("state_dir")
+def kafka_stop(settings: Settings, port: int, controller_port: int) -> None:
+    """Stop the local broker cleanly."""
+    broker = _broker(settings, port, controller_port)
+    click.echo("stopped" if broker.stop() else "not running")
+
+
+@kafka.command("status")
+@_broker_options
+@with_settings("state_dir")
+def kafka_status(settings: Settings, port: int, controller_port: int) -> None:
+    """Say whether the local broker runs; exit 1 when it does not."""
+    status = _broker(settings, port, controller_port).status()
+    if status.running:
+        click.echo(f"running pid={status.pid} bootstrap={status.bootstrap} log={status.log}")
+    else:
+        click.echo(f"not running (bootstrap would be {status.bootstrap})")
+        sys.exit(1)
+
+
+# -- topics --------------------------------------------------------------------------------------------
+
+
+@main.group("topics")
+def topics_group() -> None:
+    """The Kafka topics of the contract."""
+
+
+def create_topics(settings: Settings) -> None:
+    from mistpipe.admin import ensure_topics
+    from topics.names import all_topics
+
+    report = asyncio.run(
+        ensure_topics(settings.kafka_bootstrap, all_topics(settings.topic_prefix), settings.partitions)
+    )
+    click.echo(
+        f"{len(report.created)} created, {len(report.existing)} already there "
+        f"({settings.partitions} partitions, bootstrap {settings.kafka_bootstrap})"
+    )
+    for name in report.created:
+        click.echo(f"  + {name}")
+    if not report.ok:
+        for name, problem in report.mismatched.items():
+            click.echo(f"  ! {name}: {problem}", err=True)
+        raise click.ClickException(
+            "existing topics differ from the configuration; Faust needs every source topic at exactly "
+            "--partitions partitions: recreate them or set MISTPIPE_PARTITIONS to match"
+        )
+
+
+@topics_group.command("create")
+@with_settings("kafka_bootstrap", "topic_prefix", "partitions")
+def topics_create(settings: Settings) -> None:
+    """Create every raw, enriched, derived, reference (compacted) and dead-letter topic. Idempotent."""
+    create_topics(settings)
+
+
+@topics_group.command("list")
+@with_settings("kafka_bootstrap", "topic_prefix")
+def topics_list(settings: Settings) -> None:
+    """The contract's topics and what the broker holds of them."""
+    from mistpipe.admin import list_topics
+    from topics.names import all_topics
+
+    specs = all_topics(settings.topic_prefix)
+    found = asyncio.run(list_topics(settings.kafka_bootstrap, [s.name for s in specs]))
+    for spec in specs:
+        info = found.get(spec.name)
+        state = f"{info.partitions} partitions, cleanup.policy={info.cleanup_policy}" if info else "missing"
+        click.echo(f"{spec.name:40} {state}")
+
+
+# -- dev: the one-command local run ----------------------------------------------------------------------
+
+
+@main.command()
+@_broker_options
+@with_settings(*SETTINGS_FLAGS)
+def dev(settings: Settings, port: int, controller_port: int) -> None:
+    """Run it all locally: the Kafka broker, the topics and the services. Ctrl-C stops what it started."""
+    from mistpipe.dev import run_dev
+
+    sys.exit(run_dev(settings, port, controller_port))
+
+
+if __name__ == "__main__":
+    main()

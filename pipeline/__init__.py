@@ -1,0 +1,4 @@
+"""The Faust worker: parse, deduplicate, enrich and aggregate Mist events; serve the query API.
+
+Depends on `topics` (the contract), never on `ingest`.
+"""

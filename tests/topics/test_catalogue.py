@@ -1,0 +1,109 @@
+import ast
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+import topics
+from topics.catalogue import CATALOGUE, SPEC_TOPICS, MistTopic, lookup, model_for, normalise_topic
+from topics.models import MistEvent
+
+SPEC = {
+    "alarms", "asset-raw", "audits", "client-join", "client-sessions", "device-events", "device-updowns",
+    "discovered-raw-rssi", "location", "occupancy-alerts", "ping", "sdkclient-scan-data", "zone",
+}  # fmt: skip
+SAMPLED = {
+    "asset-raw-rssi", "client-info", "location-asset", "location-centrak", "location-client", "location-sdk",
+    "location-unclient", "rssizone", "site-sle", "wifi-conn-raw", "wifi-unconn-raw",
+}  # fmt: skip
+UNSAMPLED = {
+    "client-latency",
+    "guest-authorizations",
+    "mxedge-events",
+    "nac-accounting",
+    "nac-events",
+    "vbeacon",
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("location_asset", "location-asset"),
+        ("location-asset", "location-asset"),
+        ("  Location_Asset\n", "location-asset"),
+        ("DEVICE_UPDOWNS", "device-updowns"),
+        ("zone", "zone"),
+    ],
+)
+def test_normalise_topic(name, expected):
+    assert normalise_topic(name) == expected
+
+
+def test_catalogue_covers_every_topic_once():
+    assert set(CATALOGUE) == SPEC | SAMPLED | UNSAMPLED
+    assert len(CATALOGUE) == 30
+    assert SPEC_TOPICS == SPEC
+
+
+def test_catalogue_names_are_normalised_and_keys_match():
+    for key, topic in CATALOGUE.items():
+        assert key == topic.name == normalise_topic(topic.name)
+
+
+def test_every_key_field_is_a_declared_field_of_the_model():
+    for topic in CATALOGUE.values():
+        assert topic.key_fields
+        assert issubclass(topic.model, MistEvent)
+        assert set(topic.key_fields) <= set(topic.model.model_fields), topic.name
+
+
+def test_location_topics_are_site_level_infrastructure_topics_are_not():
+    for name in ("location", "location-asset", "zone", "rssizone", "discovered-raw-rssi", "wifi-conn-raw"):
+        assert CATALOGUE[name].site_level
+    for name in ("alarms", "audits", "client-join", "client-sessions", "device-events", "device-updowns"):
+        assert not CATALOGUE[name].site_level
+
+
+@pytest.mark.parametrize("name", ["location_asset", "LOCATION-ASSET", " location-asset "])
+def test_lookup_normalises(name):
+    assert lookup(name) is CATALOGUE["location-asset"]
+
+
+@pytest.mark.parametrize("name", ["nope", "", "location.enriched", "mist.location", "unrouted"])
+def test_lookup_unknown_is_none(name):
+    assert lookup(name) is None
+
+
+def test_mist_topic_is_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        CATALOGUE["zone"].name = "other"  # type: ignore[misc]
+    assert isinstance(CATALOGUE["zone"], MistTopic)
+
+
+def test_model_for():
+    assert model_for("location_asset") is CATALOGUE["location-asset"].model
+    with pytest.raises(KeyError, match="nope"):
+        model_for("nope")
+
+
+def test_model_for_is_reachable_from_models_package():
+    from topics.models import model_for as from_models
+
+    assert from_models is model_for
+
+
+def test_topics_depends_only_on_pydantic_and_orjson():
+    # The contract is shared by the ingest and the pipeline: it imports neither side, nor Faust.
+    allowed = {"__future__", "dataclasses", "enum", "re", "typing", "pydantic", "orjson", "topics"}
+    root = Path(topics.__file__).parent
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                continue
+            for name in names:
+                assert name.split(".")[0] in allowed, (path, name)
