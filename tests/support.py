@@ -9,9 +9,12 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+# The project's research folder sits beside the repository; the product ships its own copy of the samples
+# (mistpipe/samples), which tests/mistpipe/test_samples.py keeps equal to ../shared where that exists.
 SHARED = REPO.parent / "shared"
-MIST_SAMPLES = SHARED / "mist" / "samples"
-MIST_API = SHARED / "mist" / "api"
+BUNDLED_SAMPLES = REPO / "mistpipe" / "samples"
+MIST_SAMPLES = BUNDLED_SAMPLES / "webhooks"
+MIST_API = BUNDLED_SAMPLES / "api"
 
 
 def free_port() -> int:

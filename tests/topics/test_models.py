@@ -1,8 +1,7 @@
-from pathlib import Path
-
 import orjson
 import pytest
 from pydantic import ValidationError
+from support import MIST_SAMPLES
 
 from topics.catalogue import CATALOGUE, model_for
 from topics.models import (
@@ -28,8 +27,7 @@ from topics.models import (
 )
 from topics.serde import dumps, loads
 
-# ../shared next to the repository root holds one sample webhook body per Mist topic.
-SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "mist" / "samples"
+SAMPLES = MIST_SAMPLES  # one sample webhook body per Mist topic
 
 
 def sample_body(topic: str) -> dict:

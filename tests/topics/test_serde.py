@@ -1,14 +1,12 @@
-from pathlib import Path
-
 import orjson
 import pytest
 from faust.serializers import codecs
+from support import MIST_SAMPLES
 
 from topics.models import LocationEvent, OccupancyAlertsEvent
 from topics.serde import decode_key, dumps, encode_key, loads
 
-# ../shared next to the repository root holds one sample webhook body per Mist topic.
-SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "mist" / "samples"
+SAMPLES = MIST_SAMPLES  # one sample webhook body per Mist topic
 
 
 def sample_body(topic: str) -> dict:
