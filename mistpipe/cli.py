@@ -3,52 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import sys
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
 import click
 
 from mistpipe import __version__
-from mistpipe.settings import Settings, load
-
-# Flag → settings field. Types come from the field; the env var and default come from Settings.
-SETTINGS_FLAGS: dict[str, tuple[str, Any, str]] = {
-    "kafka_bootstrap": ("--kafka-bootstrap", str, "Kafka bootstrap servers [MISTPIPE_KAFKA_BOOTSTRAP]"),
-    "topic_prefix": ("--topic-prefix", str, "Prefix of every Kafka topic [MISTPIPE_TOPIC_PREFIX]"),
-    "partitions": ("--partitions", int, "Partitions of every topic [MISTPIPE_PARTITIONS]"),
-    "ingest_port": ("--ingest-port", int, "Port of the webhook ingest [MISTPIPE_INGEST_PORT]"),
-    "web_port": ("--web-port", int, "Port of the worker's web server [MISTPIPE_WEB_PORT]"),
-    "webhook_secrets": (
-        "--webhook-secrets",
-        str,
-        "Comma-separated webhook secrets; prefer the env var, flags show in `ps` [MISTPIPE_WEBHOOK_SECRETS]",
-    ),
-    "state_dir": ("--state-dir", click.Path(path_type=Path), "Local state folder [MISTPIPE_STATE_DIR]"),
-}
-
-
-def with_settings(*fields: str) -> Callable:
-    """Add the flags of the given settings fields to a command and pass it `settings: Settings`."""
-
-    def decorate(command: Callable) -> Callable:
-        @functools.wraps(command)
-        def run(*args: Any, **kwargs: Any) -> Any:
-            overrides = {f: kwargs.pop(f) for f in fields}
-            try:
-                settings = load(**overrides)
-            except ValueError as exc:
-                raise click.UsageError(str(exc)) from exc
-            return command(*args, settings=settings, **kwargs)
-
-        for f in reversed(fields):
-            flag, type_, help_ = SETTINGS_FLAGS[f]
-            run = click.option(flag, f, type=type_, default=None, help=help_)(run)
-        return run
-
-    return decorate
+from mistpipe.options import ALL_SETTINGS, with_settings
+from mistpipe.settings import Settings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -176,7 +138,7 @@ def topics_list(settings: Settings) -> None:
 
 @main.command()
 @_broker_options
-@with_settings(*SETTINGS_FLAGS)
+@with_settings(*ALL_SETTINGS)
 def dev(settings: Settings, port: int, controller_port: int) -> None:
     """Run it all locally: the Kafka broker, the topics and the services. Ctrl-C stops what it started."""
     from mistpipe.dev import run_dev

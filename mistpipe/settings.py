@@ -1,4 +1,4 @@
-"""Configuration: environment variables `MISTPIPE_*`, each also a CLI flag (see mistpipe.cli)."""
+"""Configuration: environment variables `MISTPIPE_*`, each also a CLI flag (see mistpipe.options)."""
 
 from __future__ import annotations
 
@@ -12,15 +12,32 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MISTPIPE_", extra="ignore")
 
-    kafka_bootstrap: str = "127.0.0.1:9092"
-    topic_prefix: str = "mist."
-    partitions: int = Field(8, ge=1)
-    ingest_port: int = Field(8080, ge=0, le=65535)
-    web_port: int = Field(6066, ge=0, le=65535)
-    # NoDecode: a plain comma-separated list in the env var, not JSON. Secrets stay SecretStr so that
-    # printing or logging the settings never shows them.
-    webhook_secrets: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
-    state_dir: Path = Path(".mistpipe")
+    # -- Kafka and topics
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers")
+    topic_prefix: str = Field("mist.", description="Prefix of every Kafka topic")
+    partitions: int = Field(8, ge=1, description="Partitions of every topic (equal everywhere, for Faust)")
+    state_dir: Path = Field(Path(".mistpipe"), description="Local state: broker jars/data/log, worker tables")
+
+    # -- ingest
+    ingest_port: int = Field(8080, ge=0, le=65535, description="Port of the webhook ingest")
+    # NoDecode: a plain comma-separated list in the env var, not JSON. SecretStr: printing or logging the
+    # settings never shows a secret.
+    webhook_secrets: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated webhook secrets (two in a rotation); prefer the env var: ps shows flags",
+    )
+    accept_sha1: bool = Field(False, description="Also accept X-Mist-Signature (HMAC-SHA1)")
+    allow_unsigned: bool = Field(False, description="Run the ingest without a webhook secret (insecure)")
+    max_body_bytes: int = Field(10 * 1024 * 1024, ge=1, description="Largest body accepted (413 above)")
+    max_inflight: int = Field(1024, ge=1, description="Requests in flight before the ingest answers 503")
+    produce_timeout_s: float = Field(5.0, gt=0, description="Wait for Kafka's ack before answering 503")
+
+    # -- worker
+    web_port: int = Field(6066, ge=0, le=65535, description="Port of the worker's web server (query API)")
+    dedupe_seconds: float = Field(600.0, ge=0, description="Horizon within which a repeated event is dropped")
+    presence_seconds: float = Field(300.0, gt=0, description="An entity is present on a map this long after")
+    visit_window_seconds: float = Field(900.0, gt=0, description="Tumbling window of zone visit statistics")
+    rssi_window_seconds: float = Field(60.0, gt=0, description="Tumbling window of RSSI statistics")
 
     @field_validator("webhook_secrets", mode="before")
     @classmethod
