@@ -11,6 +11,7 @@ import click
 from mistpipe import __version__
 from mistpipe.options import ALL_SETTINGS, with_settings
 from mistpipe.settings import Settings
+from pipeline import cli as pipeline_cli
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -145,6 +146,11 @@ def dev(settings: Settings, port: int, controller_port: int) -> None:
 
     sys.exit(run_dev(settings, port, controller_port))
 
+
+# -- the services' own commands, each kept in its package --------------------------------------------------
+
+main.add_command(pipeline_cli.worker)
+main.add_command(pipeline_cli.reference)
 
 if __name__ == "__main__":
     main()

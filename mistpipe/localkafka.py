@@ -195,8 +195,8 @@ class LocalBroker:
             "kafka.tools.StorageTool",
             "format",
             "--standalone",
-            "-t",
-            cluster_id,
+            # One token: a base64url id may start with "-", which argparse would read as an option.
+            f"--cluster-id={cluster_id}",
             "-c",
             str(self.properties),
         ]

@@ -33,7 +33,9 @@ class Settings(BaseSettings):
     produce_timeout_s: float = Field(5.0, gt=0, description="Wait for Kafka's ack before answering 503")
 
     # -- worker
+    app_id: str = Field("mistpipe", description="Faust app id: the workers' consumer group and table prefix")
     web_port: int = Field(6066, ge=0, le=65535, description="Port of the worker's web server (query API)")
+    web_bind: str = Field("127.0.0.1", description="Address the worker's web server listens on")
     dedupe_seconds: float = Field(600.0, ge=0, description="Horizon within which a repeated event is dropped")
     presence_seconds: float = Field(300.0, gt=0, description="An entity is present on a map this long after")
     visit_window_seconds: float = Field(900.0, gt=0, description="Tumbling window of zone visit statistics")

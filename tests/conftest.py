@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from support import REPO, free_port
+from support import REPO, Deployment, Service, free_port
 
 
 def _docker_engine_answers() -> bool:
@@ -91,3 +91,49 @@ def pytest_runtest_makereport(item, call):
     if os.environ.get("MISTPIPE_NO_SKIP") == "1" and report.skipped:
         report.outcome = "failed"
         report.longrepr = f"skipped, and CI allows no skips: {report.longrepr}"
+
+
+@pytest.fixture
+def deployment_factory(kafka_bootstrap, unique, tmp_path) -> Callable[..., Deployment]:
+    """A fresh deployment on the session broker: every topic of the contract under a unique prefix."""
+    from mistpipe.admin import ensure_topics
+    from topics.names import all_topics
+
+    def create(partitions: int = 4) -> Deployment:
+        name = unique("mp")
+        deployment = Deployment(kafka_bootstrap, f"{name}.", partitions, name, tmp_path / name)
+        coro = ensure_topics(kafka_bootstrap, all_topics(deployment.prefix), partitions)
+        with ThreadPoolExecutor(1) as pool:
+            report = pool.submit(asyncio.run, coro).result()
+        assert report.ok and not report.existing, report
+        return deployment
+
+    return create
+
+
+@pytest.fixture
+def deployment(deployment_factory) -> Deployment:
+    return deployment_factory()
+
+
+@pytest.fixture
+def worker_factory(tmp_path) -> Iterator[Callable[..., Service]]:
+    """Start `mistpipe worker` processes of a deployment; all are stopped at the end of the test."""
+    started: list[Service] = []
+
+    def start(deployment: Deployment, **env: str) -> Service:
+        port = free_port()
+        service = Service(
+            f"worker:{port}",
+            ["worker"],
+            deployment.env(MISTPIPE_WEB_PORT=str(port), **env),
+            tmp_path / "logs" / f"worker-{port}.log",
+            f"http://127.0.0.1:{port}/readyz",
+        )
+        service.port = port
+        started.append(service)
+        return service.start()
+
+    yield start
+    for service in started:
+        service.stop()

@@ -47,6 +47,13 @@ def enriched_topic(mist_topic: str, prefix: str = DEFAULT_PREFIX) -> str:
     return _name(prefix, _catalogued(mist_topic) + ".enriched")
 
 
+def parsed_topic(prefix: str = DEFAULT_PREFIX) -> str:
+    """Pipeline-internal: valid events of every Mist topic, one record each, keyed by entity. The worker
+    deduplicates here: the same event can come in bodies keyed by site and by org (org and site webhooks on
+    one URL), so it must be re-keyed by entity before two copies meet on one partition."""
+    return _name(prefix, "parsed")
+
+
 def unrouted_topic(prefix: str = DEFAULT_PREFIX) -> str:
     """Bodies whose topic is not in the catalogue, verbatim."""
     return _name(prefix, "unrouted")
@@ -83,6 +90,7 @@ def rssi_windows_topic(prefix: str = DEFAULT_PREFIX) -> str:
 
 
 # The names under the default prefix.
+PARSED = parsed_topic()
 UNROUTED = unrouted_topic()
 DEADLETTER = deadletter_topic()
 REF_SITES = ref_sites_topic()
@@ -97,7 +105,7 @@ def all_topics(prefix: str = DEFAULT_PREFIX) -> list[TopicSpec]:
     compacted reference topics, the derived ones. Stable order, no duplicates."""
     names = [raw_topic(t, prefix) for t in CATALOGUE]
     names += [enriched_topic(t, prefix) for t in CATALOGUE]
-    names += [unrouted_topic(prefix), deadletter_topic(prefix)]
+    names += [parsed_topic(prefix), unrouted_topic(prefix), deadletter_topic(prefix)]
     refs = [ref_sites_topic(prefix), ref_maps_topic(prefix), ref_zones_topic(prefix)]
     derived = [zone_visits_topic(prefix), rssi_windows_topic(prefix)]
     specs = [TopicSpec(n, False) for n in names] + [TopicSpec(n, True) for n in refs]

@@ -68,12 +68,12 @@ def test_fixed_topics():
 def test_all_topics_contents():
     specs = all_topics()
     names = [s.name for s in specs]
-    assert len(names) == len(set(names)) == 2 * len(CATALOGUE) + 2 + 3 + 2
+    assert len(names) == len(set(names)) == 2 * len(CATALOGUE) + 3 + 3 + 2
     for t in CATALOGUE:
         assert f"mist.{t}" in names and f"mist.{t}.enriched" in names
     compacted = {s.name for s in specs if s.compacted}
     assert compacted == {"mist.ref.sites", "mist.ref.maps", "mist.ref.zones"}
-    for name in ("mist.unrouted", "mist.deadletter", "mist.zone.visits", "mist.rssi.windows"):
+    for name in ("mist.parsed", "mist.unrouted", "mist.deadletter", "mist.zone.visits", "mist.rssi.windows"):
         assert TopicSpec(name, False) in specs
 
 
@@ -82,7 +82,8 @@ def test_all_topics_order_is_stable():
     assert specs == all_topics()
     assert specs[0] == TopicSpec("mist.alarms", False)  # catalogue order: raw, enriched, then the fixed ones
     assert specs[len(CATALOGUE)] == TopicSpec("mist.alarms.enriched", False)
-    assert [s.name for s in specs[-7:]] == [
+    assert [s.name for s in specs[-8:]] == [
+        "mist.parsed",
         "mist.unrouted",
         "mist.deadletter",
         "mist.ref.sites",

@@ -1,0 +1,238 @@
+"""The Faust app: topics, tables and the agents that wire the pure stages (parse, enrich) together.
+
+    mist.<topic> ──parse──▶ mist.parsed (keyed by entity) ──dedupe, enrich──▶ mist.<topic>.enriched
+         └──────────────▶ mist.deadletter                  ▲ reference data ◀── mist.ref.sites|maps|zones
+
+Agents are thin: the logic lives in parse.py and enrich.py. Stateful agents run at concurrency=1
+(faust-streaming #606: with more, a commit can pass a message still in flight); scale with partitions.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import faust
+import orjson
+
+from mistpipe.settings import Settings
+from pipeline.enrich import enrich
+from pipeline.expiry import ExpiryIndex, expire_due
+from pipeline.metrics import PipelineMetrics
+from pipeline.parse import DeadLetter, parse_body
+from pipeline.reference import ReferenceData, follow
+from topics import headers
+from topics.catalogue import CATALOGUE
+from topics.names import (
+    deadletter_topic,
+    enriched_topic,
+    parsed_topic,
+    raw_topic,
+)
+
+# RocksDB's default block cache is 2 GiB per table partition, and its write buffers 3 x 64 MiB: sized down
+# for a small machine, where a worker holds a few tables x 8 partitions.
+ROCKSDB_OPTIONS = {
+    "block_cache_size": 8 * 1024 * 1024,
+    "block_cache_compressed_size": 0,
+    "write_buffer_size": 4 * 1024 * 1024,
+    "max_write_buffer_number": 2,
+    "target_file_size_base": 16 * 1024 * 1024,
+}
+EXPIRY_INTERVAL_S = 5.0
+
+
+def broker_urls(bootstrap: str) -> list[str]:
+    return [f"kafka://{host.strip()}" for host in bootstrap.split(",") if host.strip()]
+
+
+def canonical_host(bind: str) -> str:
+    """The host other workers reach this one at (table_route forwards queries there)."""
+    return socket.gethostname() if bind in ("0.0.0.0", "::", "") else bind
+
+
+def _header(message: Any, name: str) -> bytes | None:
+    for key, value in message.headers or ():
+        if key == name:
+            return value
+    return None
+
+
+def deadletter_record(dead: DeadLetter, source: dict[str, Any], received_at_ms: int | None) -> bytes:
+    return orjson.dumps(
+        {
+            "mist_topic": dead.mist_topic,
+            "errors": dead.errors,
+            "event": dead.event,
+            "body": dead.body,
+            "index": dead.index,
+            "source": source,
+            "received_at_ms": received_at_ms,
+        }
+    )
+
+
+@dataclass
+class Pipeline:
+    """The app and what tests and the CLI reach into."""
+
+    app: faust.App
+    settings: Settings
+    metrics: PipelineMetrics
+    tables: dict[str, Any] = field(default_factory=dict)
+    refs: ReferenceData = field(default_factory=ReferenceData)
+    dedupe_index: ExpiryIndex = field(default_factory=ExpiryIndex)
+
+
+def create_app(settings: Settings, *, store: str | None = None) -> Pipeline:
+    """Build the worker's Faust app. `store` defaults to RocksDB; unit tests may pass "memory://"."""
+    store = store or "rocksdb://"
+    app_id = settings.app_id
+    prefix = settings.topic_prefix
+    # Per app and web port: two workers on one host (tests, or a rolling restart) never share a RocksDB.
+    datadir = Path(settings.state_dir).resolve() / f"worker-{app_id}-{settings.web_port}"
+    datadir.parent.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        app_id,
+        broker=broker_urls(settings.kafka_bootstrap),
+        store=store,
+        topic_partitions=settings.partitions,
+        topic_disable_leader=True,  # no on_leader tasks here: skip the leader-election topic
+        datadir=str(datadir),
+        web_enabled=True,
+        web_port=settings.web_port,
+        web_bind=settings.web_bind,
+        web_host=canonical_host(settings.web_bind),
+        web_tables_enabled=False,  # no raw table dumps at /table/...
+        web_in_thread=False,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        autodiscover=False,
+        logging_config=None,
+    )
+    metrics = PipelineMetrics()
+    pipeline = Pipeline(app, settings, metrics)
+    table_options = ROCKSDB_OPTIONS if store.startswith("rocksdb") else None
+
+    # -- topics ------------------------------------------------------------------------------------------
+    raw_names = {raw_topic(t, prefix): t for t in CATALOGUE}
+    raw = app.topic(
+        *raw_names, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+    )
+
+    # Keys are JSON strings end to end (topics.serde), as the tables' keys, so table_route finds owners.
+    def keyed(name: str) -> Any:
+        return app.topic(name, key_type=str, value_type=bytes, key_serializer="json", value_serializer="raw")
+
+    parsed = keyed(parsed_topic(prefix))
+    deadletter = keyed(deadletter_topic(prefix))
+    enriched = {t: keyed(enriched_topic(t, prefix)) for t in CATALOGUE}
+
+    # -- tables ------------------------------------------------------------------------------------------
+    # Reference data: every worker reads all of mist.ref.* and keeps reading (pipeline.reference.follow).
+    # Not Faust GlobalTables: in faust-streaming 0.15 a GlobalTable over a topic of our own naming hangs the
+    # rebalance (its assignor looks the changelog up by the default `<app>-<table>-changelog` name), and
+    # once worked around, records written after the worker started were never applied to the table.
+    refs = ReferenceData()
+    pipeline.refs = refs
+
+    @app.task
+    async def follow_reference() -> None:
+        await follow(settings.kafka_bootstrap, prefix, refs)
+
+    # fingerprint -> [first seen (epoch s), partition]; bounded by the dedupe horizon (see expiry.py).
+    dedupe = app.Table("dedupe", key_type=str, options=table_options)
+    pipeline.tables.update(dedupe=dedupe)
+
+    # -- agents ------------------------------------------------------------------------------------------
+    @app.agent(raw, concurrency=1)
+    async def parse(stream: Any) -> None:
+        """Raw bodies → one record per valid event on mist.parsed; the rest to the dead-letter topic."""
+        async for event in stream.events():
+            message = event.message
+            mist_topic = raw_names[message.topic]
+            metrics.bodies_in.labels(mist_topic).inc()
+            received = _header(message, headers.RECEIVED_AT_MS)
+            received_at_ms = (
+                int(received) if received and received.isdigit() else int(message.timestamp * 1000)
+            )
+            source = {"topic": message.topic, "partition": message.partition, "offset": message.offset}
+            body = parse_body(event.value, mist_topic)
+            for e in body.events:
+                record = {"t": e.mist_topic, "e": e.event, "ts": e.timestamp, "fp": e.fingerprint}
+                record.update(src=source, rx=received_at_ms)
+                await parsed.send(key=e.key, value=orjson.dumps(record), timestamp=e.timestamp)
+            if body.events:
+                metrics.events_in.labels(mist_topic).inc(len(body.events))
+            for dead in body.dead:
+                metrics.dead_lettered.labels(mist_topic).inc()
+                await deadletter.send(key=mist_topic, value=deadletter_record(dead, source, received_at_ms))
+
+    horizon = settings.dedupe_seconds
+
+    @app.agent(parsed, concurrency=1)
+    async def enrich_events(stream: Any) -> None:
+        """Drop events seen within the horizon, enrich the rest, publish them keyed by entity."""
+        await refs.ready.wait()  # no event is enriched against half-read reference data
+        async for event in stream.events():
+            record = orjson.loads(event.value)
+            mist_topic, fp = record["t"], record["fp"]
+            if horizon > 0:
+                if fp in dedupe:
+                    metrics.duplicates.labels(mist_topic).inc()
+                    continue
+                now = time.time()
+                partition = event.message.partition
+                dedupe[fp] = [now, partition]
+                pipeline.dedupe_index.add(now + horizon, partition, fp)
+            data = record["e"]
+            extra, missing = enrich(mist_topic, data, refs.sites, refs.maps, refs.zones)
+            out = {**data, **extra}
+            out["mist"] = {
+                "topic": mist_topic,
+                "enriched": not missing,
+                "missing": missing,
+                "source": record["src"],
+                "received_at_ms": record["rx"],
+            }
+            if missing:
+                metrics.not_enriched.labels(mist_topic, ",".join(missing)).inc()
+            await enriched[mist_topic].send(key=event.key, value=orjson.dumps(out), timestamp=record["ts"])
+            metrics.events_out.labels(mist_topic).inc()
+
+    # -- bounded dedupe state ----------------------------------------------------------------------------
+    def active_partitions(topic: str) -> set[int]:
+        return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}
+
+    @dedupe.on_recover
+    async def rebuild_dedupe_index() -> None:
+        mine = active_partitions(parsed.get_topic_name())
+        pipeline.dedupe_index.rebuild(
+            (seen + horizon, partition, fp) for fp, (seen, partition) in dedupe.items() if partition in mine
+        )
+        metrics.dedupe_keys.set(len(pipeline.dedupe_index))
+
+    @app.timer(EXPIRY_INTERVAL_S)
+    async def expire_dedupe() -> None:
+        mine = active_partitions(parsed.get_topic_name())
+        deleted = expire_due(dedupe, pipeline.dedupe_index, time.time(), lambda v: v[0] + horizon, mine)
+        metrics.expired.labels("dedupe").inc(deleted)
+        metrics.dedupe_keys.set(len(pipeline.dedupe_index))
+
+    # -- web ---------------------------------------------------------------------------------------------
+    @app.page("/readyz")
+    async def readyz(web: Any, request: Any) -> Any:
+        """200 once the reference data is read and this worker has partitions to work on."""
+        assigned = bool(app.consumer.assignment()) if app.consumer else False
+        ready = refs.ready.is_set() and assigned and not app.rebalancing
+        body = {"ready": ready, "reference_data": refs.ready.is_set(), "partitions_assigned": assigned}
+        return web.json(body, status=200 if ready else 503)
+
+    @app.page("/metrics")
+    async def metrics_page(web: Any, request: Any) -> Any:
+        return web.bytes(metrics.render(), content_type=metrics.content_type.split(";")[0])
+
+    return pipeline

@@ -1,0 +1,45 @@
+"""Prometheus metrics of the worker, served at /metrics on its web port."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+
+class PipelineMetrics:
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.bodies_in = Counter(
+            "mistpipe_worker_bodies_in", "Raw webhook bodies read", ["topic"], registry=r
+        )
+        self.events_in = Counter("mistpipe_worker_events_in", "Valid events parsed", ["topic"], registry=r)
+        self.events_out = Counter(
+            "mistpipe_worker_events_out", "Events published to enriched topics", ["topic"], registry=r
+        )
+        self.dead_lettered = Counter(
+            "mistpipe_worker_dead_lettered",
+            "Events or bodies sent to the dead-letter topic",
+            ["topic"],
+            registry=r,
+        )
+        self.duplicates = Counter(
+            "mistpipe_worker_duplicates", "Events dropped as already seen", ["topic"], registry=r
+        )
+        self.not_enriched = Counter(
+            "mistpipe_worker_not_enriched",
+            "Events published without some reference data (site, map or zone unknown)",
+            ["topic", "missing"],
+            registry=r,
+        )
+        self.dedupe_keys = Gauge(
+            "mistpipe_worker_dedupe_keys", "Event fingerprints held for deduplication", registry=r
+        )
+        self.expired = Counter(
+            "mistpipe_worker_expired_keys", "Table keys expired and tombstoned", ["table"], registry=r
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
