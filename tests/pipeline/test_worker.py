@@ -55,7 +55,8 @@ def metric_total(worker, name: str) -> float:
     """Sum of a Prometheus counter over its labels, from the worker's /metrics."""
     with urllib.request.urlopen(f"http://127.0.0.1:{worker.port}/metrics", timeout=5) as response:
         text = response.read().decode()
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + "{"))
+    lines = [line for line in text.splitlines() if line.startswith((name + "{", name + " "))]
+    return sum(float(line.rsplit(" ", 1)[1]) for line in lines)
 
 
 async def wait_for_metric(worker, name: str, value: float, timeout: float = 60) -> None:
@@ -174,3 +175,22 @@ async def test_renamed_site_applies_without_restart(deployment, worker_factory, 
             break
         await asyncio.sleep(0.5)
     assert names[0] == "Mist Office" and names[-1] == "Mist HQ"
+
+
+async def test_dedupe_state_expires_after_the_horizon(deployment, worker_factory):
+    """The dedupe table is bounded: fingerprints older than the horizon are deleted and tombstoned, after
+    which the same event counts as new again."""
+    load_reference(deployment, MIST_API)
+    worker = worker_factory(deployment, MISTPIPE_DEDUPE_SECONDS="2")
+    ping = [("ping", SAMPLES["ping"], SITE_ID)]
+    await produce(deployment, ping + ping)
+    await wait_for_metric(worker, "mistpipe_worker_duplicates_total", 1)
+    await wait_for_metric(worker, "mistpipe_worker_expired_keys_total", 1, timeout=30)
+    assert metric_total(worker, "mistpipe_worker_dedupe_keys") == 0
+
+    await produce(deployment, ping)  # past the horizon: a new delivery, published again
+    records = await read_topics(deployment.bootstrap, [deployment.topic("ping.enriched")], until=2)
+    assert len(records) == 2
+    # The changelog holds the fingerprint and its tombstone: a restarted worker does not bring it back.
+    changelog = await read_topics(deployment.bootstrap, [f"{deployment.app_id}-dedupe-changelog"], until=3)
+    assert [r.value is None for r in changelog] == [False, True, False]
