@@ -8,7 +8,7 @@ exactly the configured partitions, and an existing topic with another count is r
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -37,8 +37,10 @@ class TopicInfo:
     cleanup_policy: str
 
 
-def _compact_config(spec: TopicSpec) -> dict[str, str]:
-    return {"cleanup.policy": "compact"} if spec.compacted else {}
+def _config(spec: TopicSpec, extra: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
+    config = {"cleanup.policy": "compact"} if spec.compacted else {}
+    config.update(extra.get(spec.name, {}))
+    return config
 
 
 async def describe(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, TopicInfo]:
@@ -79,8 +81,11 @@ async def ensure_topics(
     partitions: int,
     replication_factor: int = 1,
     timeout_ms: int = 30000,
+    configs: Mapping[str, Mapping[str, str]] | None = None,
 ) -> TopicsReport:
+    """Create the missing topics (with `configs[name]` on top of the compaction policy); report the rest."""
     specs = list(specs)
+    configs = configs or {}
     report = TopicsReport()
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=timeout_ms)
     await admin.start()
@@ -90,7 +95,7 @@ async def ensure_topics(
         if missing:
             response = await admin.create_topics(
                 [
-                    NewTopic(s.name, partitions, replication_factor, topic_configs=_compact_config(s))
+                    NewTopic(s.name, partitions, replication_factor, topic_configs=_config(s, configs))
                     for s in missing
                 ],
                 timeout_ms=timeout_ms,

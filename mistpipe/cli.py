@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import click
 
+from ingest import cli as ingest_cli
 from mistpipe import __version__
 from mistpipe.options import ALL_SETTINGS, with_settings
 from mistpipe.settings import Settings
@@ -92,10 +95,19 @@ def topics_group() -> None:
 
 def create_topics(settings: Settings) -> None:
     from mistpipe.admin import ensure_topics
-    from topics.names import all_topics
+    from topics.catalogue import CATALOGUE
+    from topics.names import all_topics, raw_topic, unrouted_topic
 
+    # Raw topics hold whole webhook bodies, up to the ingest's limit (Kafka's default is ~1 MiB).
+    bodies = {"max.message.bytes": str(settings.max_body_bytes + 64 * 1024)}
+    raw = [raw_topic(t, settings.topic_prefix) for t in CATALOGUE] + [unrouted_topic(settings.topic_prefix)]
     report = asyncio.run(
-        ensure_topics(settings.kafka_bootstrap, all_topics(settings.topic_prefix), settings.partitions)
+        ensure_topics(
+            settings.kafka_bootstrap,
+            all_topics(settings.topic_prefix),
+            settings.partitions,
+            configs=dict.fromkeys(raw, bodies),
+        )
     )
     click.echo(
         f"{len(report.created)} created, {len(report.existing)} already there "
@@ -113,7 +125,7 @@ def create_topics(settings: Settings) -> None:
 
 
 @topics_group.command("create")
-@with_settings("kafka_bootstrap", "topic_prefix", "partitions")
+@with_settings("kafka_bootstrap", "topic_prefix", "partitions", "max_body_bytes")
 def topics_create(settings: Settings) -> None:
     """Create every raw, enriched, derived, reference (compacted) and dead-letter topic. Idempotent."""
     create_topics(settings)
@@ -134,23 +146,52 @@ def topics_list(settings: Settings) -> None:
         click.echo(f"{spec.name:40} {state}")
 
 
+@main.command("schemas")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write one file per schema under this directory (enriched/, derived/) instead of printing them.",
+)
+def schemas_command(out: Path | None) -> None:
+    """JSON Schemas of the enriched, derived and dead-letter records, generated from topics.records."""
+    from topics.records import schemas
+
+    found = schemas()
+    if out is None:
+        click.echo(json.dumps(found, indent=2))
+        return
+    for name, schema in found.items():
+        path = out / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(schema, indent=2) + "\n")
+        click.echo(str(path))
+
+
 # -- dev: the one-command local run ----------------------------------------------------------------------
 
 
 @main.command()
 @_broker_options
+@click.option(
+    "--sample-reference/--no-sample-reference",
+    default=True,
+    show_default=True,
+    help="Load the sample site, map and zone (mistpipe/samples/api) into the reference topics",
+)
 @with_settings(*ALL_SETTINGS)
-def dev(settings: Settings, port: int, controller_port: int) -> None:
+def dev(settings: Settings, port: int, controller_port: int, sample_reference: bool) -> None:
     """Run it all locally: the Kafka broker, the topics and the services. Ctrl-C stops what it started."""
     from mistpipe.dev import run_dev
 
-    sys.exit(run_dev(settings, port, controller_port))
+    sys.exit(run_dev(settings, port, controller_port, sample_reference))
 
 
 # -- the services' own commands, each kept in its package --------------------------------------------------
 
 main.add_command(pipeline_cli.worker)
 main.add_command(pipeline_cli.reference)
+main.add_command(ingest_cli.ingest)
+main.add_command(ingest_cli.replay)
 
 if __name__ == "__main__":
     main()

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import click
+from pydantic import SecretStr
 
 from mistpipe.localkafka import BrokerError, LocalBroker
 from mistpipe.settings import Settings
@@ -23,20 +26,19 @@ class Service:
 
 def services(settings: Settings) -> list[Service]:
     """The mistpipe processes that `dev` runs beside the broker, each a `mistpipe` subcommand."""
-    return []
+    return [
+        Service("ingest", ["ingest", "--port", str(settings.ingest_port)]),
+        Service("worker", ["worker"]),
+    ]
 
 
 def _env(settings: Settings) -> dict[str, str]:
+    """Every setting as its MISTPIPE_* variable, so each service runs with what dev was given."""
     env = dict(os.environ)
-    env.update(
-        MISTPIPE_KAFKA_BOOTSTRAP=settings.kafka_bootstrap,
-        MISTPIPE_TOPIC_PREFIX=settings.topic_prefix,
-        MISTPIPE_PARTITIONS=str(settings.partitions),
-        MISTPIPE_INGEST_PORT=str(settings.ingest_port),
-        MISTPIPE_WEB_PORT=str(settings.web_port),
-        MISTPIPE_STATE_DIR=str(settings.state_dir),
-        MISTPIPE_WEBHOOK_SECRETS=",".join(s.get_secret_value() for s in settings.webhook_secrets),
-    )
+    for name, value in settings.model_dump().items():
+        if isinstance(value, list):  # the secrets: comma-separated, as the variable is read
+            value = ",".join(s.get_secret_value() for s in value)
+        env[f"MISTPIPE_{name.upper()}"] = str(value)
     return env
 
 
@@ -54,7 +56,29 @@ def _stop(procs: dict[str, subprocess.Popen], timeout: float = 20.0) -> None:
             proc.wait()
 
 
-def run_dev(settings: Settings, port: int, controller_port: int) -> int:
+def _replay_command(settings: Settings, generated_secret: str | None) -> str:
+    samples = Path(__file__).resolve().parent / "samples" / "webhooks"
+    if samples.is_relative_to(Path.cwd()):
+        samples = samples.relative_to(Path.cwd())
+    url = f"http://127.0.0.1:{settings.ingest_port}/webhooks/mist"
+    # A secret the user set is in their environment already, where replay finds it; never echo it.
+    prefix = f"MISTPIPE_REPLAY_SECRET={generated_secret} " if generated_secret else ""
+    return f"{prefix}mistpipe replay {samples} --url {url}"
+
+
+def _load_sample_reference(settings: Settings) -> None:
+    """The sample site, map and zone (Mist's API answers, shipped in mistpipe/samples/api), so that the
+    samples and the simulator are enriched out of the box. Compacted topics: loading twice is harmless."""
+    import asyncio
+
+    from pipeline.reference import publish, read_files
+
+    files = sorted((Path(__file__).resolve().parent / "samples" / "api").glob("*.json"))
+    counts = asyncio.run(publish(settings.kafka_bootstrap, settings.topic_prefix, read_files(files)))
+    click.echo("[dev] sample reference data loaded: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+
+
+def run_dev(settings: Settings, port: int, controller_port: int, sample_reference: bool = True) -> int:
     # The broker's port decides the bootstrap; settings.kafka_bootstrap is ignored here on purpose.
     broker = LocalBroker(settings.state_dir, port=port, controller_port=controller_port)
     started_broker = not broker.status().running
@@ -77,6 +101,13 @@ def run_dev(settings: Settings, port: int, controller_port: int) -> int:
         from mistpipe.cli import create_topics
 
         create_topics(settings)
+        if sample_reference:
+            _load_sample_reference(settings)
+        generated = None
+        if not settings.webhook_secrets:  # the ingest refuses to run unsigned: give it a secret of this run
+            generated = secrets.token_urlsafe()
+            settings = settings.model_copy(update={"webhook_secrets": [SecretStr(generated)]})
+            click.echo(f"[dev] MISTPIPE_WEBHOOK_SECRETS not set; webhook secret of this run: {generated}")
         for service in services(settings):
             click.echo(f"[dev] starting {service.name}: mistpipe {' '.join(service.argv)}")
             procs[service.name] = subprocess.Popen(
@@ -85,6 +116,7 @@ def run_dev(settings: Settings, port: int, controller_port: int) -> int:
         click.echo(
             f"[dev] running: Kafka at {settings.kafka_bootstrap}. Ctrl-C stops everything dev started."
         )
+        click.echo(f"[dev] replay the samples: {_replay_command(settings, generated)}")
         while not stopping:
             for name, proc in procs.items():
                 if proc.poll() is not None:

@@ -16,6 +16,7 @@ import base64
 import contextlib
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -247,7 +248,12 @@ class LocalBroker:
             # A session of its own: Ctrl-C in a terminal running `mistpipe dev` reaches mistpipe, which stops
             # the broker cleanly, instead of killing the JVM mid-write.
             proc = subprocess.Popen(
-                cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+                cmd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=_raise_open_files_limit,
             )
         self.pidfile.write_text(
             json.dumps({"pid": proc.pid, "port": self.port, "controller_port": self.controller_port})
@@ -303,6 +309,13 @@ class LocalBroker:
                 _reap(pid)
                 time.sleep(0.05)
         self.pidfile.unlink(missing_ok=True)
+
+
+def _raise_open_files_limit() -> None:
+    """A broker keeps files open per partition: give it the hard limit, not the shell's soft one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def _reap(pid: int) -> None:

@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     presence_seconds: float = Field(300.0, gt=0, description="An entity is present on a map this long after")
     visit_window_seconds: float = Field(900.0, gt=0, description="Tumbling window of zone visit statistics")
     rssi_window_seconds: float = Field(60.0, gt=0, description="Tumbling window of RSSI statistics")
+    retention_seconds: float = Field(
+        86400.0,
+        gt=0,
+        description="Aggregates (locations, zone members, windows) kept after their last update",
+    )
 
     @field_validator("webhook_secrets", mode="before")
     @classmethod

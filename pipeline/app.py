@@ -24,6 +24,8 @@ from pipeline.expiry import ExpiryIndex, expire_due
 from pipeline.metrics import PipelineMetrics
 from pipeline.parse import DeadLetter, parse_body
 from pipeline.reference import ReferenceData, follow
+from pipeline.tables import Aggregates, wire_aggregates
+from pipeline.views import wire_views
 from topics import headers
 from topics.catalogue import CATALOGUE
 from topics.names import (
@@ -84,6 +86,7 @@ class Pipeline:
     metrics: PipelineMetrics
     tables: dict[str, Any] = field(default_factory=dict)
     refs: ReferenceData = field(default_factory=ReferenceData)
+    aggs: Aggregates | None = None
     dedupe_index: ExpiryIndex = field(default_factory=ExpiryIndex)
 
 
@@ -221,6 +224,10 @@ def create_app(settings: Settings, *, store: str | None = None) -> Pipeline:
         deleted = expire_due(dedupe, pipeline.dedupe_index, time.time(), lambda v: v[0] + horizon, mine)
         metrics.expired.labels("dedupe").inc(deleted)
         metrics.dedupe_keys.set(len(pipeline.dedupe_index))
+
+    # -- aggregates and the query API --------------------------------------------------------------------
+    pipeline.aggs = wire_aggregates(app, settings, metrics, table_options)
+    wire_views(app, settings, pipeline.aggs, refs)
 
     # -- web ---------------------------------------------------------------------------------------------
     @app.page("/readyz")

@@ -29,6 +29,7 @@ from pipeline.reference import KINDS
     "presence_seconds",
     "visit_window_seconds",
     "rssi_window_seconds",
+    "retention_seconds",
 )
 def worker(settings: Settings, loglevel: str) -> None:
     """The Faust worker: parse, deduplicate and enrich every Mist event; tables and the query API."""

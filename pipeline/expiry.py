@@ -44,6 +44,7 @@ def expire_due(
     deadline_of: Callable[[Any], float],
     active_partitions: set[int] | None = None,
     limit: int = 10_000,
+    on_delete: Callable[[Any], None] | None = None,
 ) -> int:
     """Delete the keys of `table` whose deadline passed; return how many. `deadline_of(value)` reads the
     deadline from a value; a refreshed key is put back with its new deadline. Keys of partitions this
@@ -63,4 +64,6 @@ def expire_due(
         # What Table.__delitem__ does, with the partition given: outside an agent there is no current event.
         table.send_changelog(partition, key, value=None, value_serializer="raw")
         deleted += 1
+        if on_delete is not None:
+            on_delete(key)
     return deleted

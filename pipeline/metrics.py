@@ -37,6 +37,12 @@ class PipelineMetrics:
         self.dedupe_keys = Gauge(
             "mistpipe_worker_dedupe_keys", "Event fingerprints held for deduplication", registry=r
         )
+        self.zone_exits_ignored = Counter(
+            "mistpipe_worker_zone_exits_ignored",
+            "Zone exits seen without an enter before them (when they arrived)",
+            ["topic"],
+            registry=r,
+        )
         self.expired = Counter(
             "mistpipe_worker_expired_keys", "Table keys expired and tombstoned", ["table"], registry=r
         )

@@ -9,15 +9,13 @@ There is no fourth way: a test that needs Kafka fails without one, it never skip
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from support import REPO, Deployment, Service, free_port
+from support import REPO, Deployment, Service, delete_topics_of, free_port, run_async
 
 
 def _docker_engine_answers() -> bool:
@@ -73,10 +71,8 @@ def topic_factory(kafka_bootstrap, unique) -> Callable[..., str]:
 
     def create(base: str = "topic", partitions: int = 1, compacted: bool = False) -> str:
         name = unique(base)
-        coro = ensure_topics(kafka_bootstrap, [TopicSpec(name, compacted)], partitions)
-        # A thread of its own: the factory works in sync and async tests alike.
-        with ThreadPoolExecutor(1) as pool:
-            report = pool.submit(asyncio.run, coro).result()
+        # run_async: the factory works in sync and async tests alike.
+        report = run_async(ensure_topics(kafka_bootstrap, [TopicSpec(name, compacted)], partitions))
         assert report.created == [name], report
         return name
 
@@ -94,21 +90,25 @@ def pytest_runtest_makereport(item, call):
 
 
 @pytest.fixture
-def deployment_factory(kafka_bootstrap, unique, tmp_path) -> Callable[..., Deployment]:
-    """A fresh deployment on the session broker: every topic of the contract under a unique prefix."""
+def deployment_factory(kafka_bootstrap, unique, tmp_path) -> Iterator[Callable[..., Deployment]]:
+    """A fresh deployment on the session broker: every topic of the contract under a unique prefix; its
+    topics (and its workers' changelogs) are deleted after the test."""
     from mistpipe.admin import ensure_topics
     from topics.names import all_topics
+
+    created: list[Deployment] = []
 
     def create(partitions: int = 4) -> Deployment:
         name = unique("mp")
         deployment = Deployment(kafka_bootstrap, f"{name}.", partitions, name, tmp_path / name)
-        coro = ensure_topics(kafka_bootstrap, all_topics(deployment.prefix), partitions)
-        with ThreadPoolExecutor(1) as pool:
-            report = pool.submit(asyncio.run, coro).result()
+        report = run_async(ensure_topics(kafka_bootstrap, all_topics(deployment.prefix), partitions))
         assert report.ok and not report.existing, report
+        created.append(deployment)
         return deployment
 
-    return create
+    yield create
+    for deployment in created:
+        run_async(delete_topics_of(kafka_bootstrap, deployment.prefix, f"{deployment.app_id}-"))
 
 
 @pytest.fixture
@@ -117,23 +117,41 @@ def deployment(deployment_factory) -> Deployment:
 
 
 @pytest.fixture
-def worker_factory(tmp_path) -> Iterator[Callable[..., Service]]:
-    """Start `mistpipe worker` processes of a deployment; all are stopped at the end of the test."""
+def service_factory(tmp_path) -> Iterator[Callable[..., Service]]:
+    """start(deployment, name, argv, ready_path, **env): a `mistpipe` process of a deployment on a free port
+    (`{port}` in argv is replaced), ready once GET ready_path answers 200; all stopped after the test."""
     started: list[Service] = []
 
-    def start(deployment: Deployment, **env: str) -> Service:
+    def start(deployment: Deployment, name: str, argv: list[str], ready_path: str, **env: str) -> Service:
         port = free_port()
         service = Service(
-            f"worker:{port}",
-            ["worker"],
-            deployment.env(MISTPIPE_WEB_PORT=str(port), **env),
-            tmp_path / "logs" / f"worker-{port}.log",
-            f"http://127.0.0.1:{port}/readyz",
+            f"{name}:{port}",
+            [arg.replace("{port}", str(port)) for arg in argv],
+            deployment.env(**{k: v.replace("{port}", str(port)) for k, v in env.items()}),
+            tmp_path / "logs" / f"{name}-{port}.log",
+            f"http://127.0.0.1:{port}{ready_path}",
         )
         service.port = port
+        service.url = f"http://127.0.0.1:{port}/webhooks/mist"
         started.append(service)
         return service.start()
 
     yield start
     for service in started:
         service.stop()
+
+
+@pytest.fixture
+def worker_factory(service_factory) -> Callable[..., Service]:
+    """Start `mistpipe worker` processes of a deployment."""
+    return lambda deployment, **env: service_factory(
+        deployment, "worker", ["worker"], "/readyz", MISTPIPE_WEB_PORT="{port}", **env
+    )
+
+
+@pytest.fixture
+def ingest_factory(service_factory) -> Callable[..., Service]:
+    """Start `mistpipe ingest` processes of a deployment, signed with its secret."""
+    return lambda deployment, **env: service_factory(
+        deployment, "ingest", ["ingest", "--port", "{port}"], "/readyz", **env
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -133,12 +134,19 @@ def http_status(url: str, timeout: float = 2) -> int | None:
         return None
 
 
-def http_json(url: str, timeout: float = 5) -> tuple[int, object]:
+def http_json(url: str, timeout: float = 5) -> tuple[int | None, object]:
+    """(status, the JSON body) of a GET; the text when the body is not JSON; (None, reason) when no answer."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.status, json.loads(response.read() or b"null")
+            status, data = response.status, response.read()
     except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"null")
+        status, data = exc.code, exc.read()
+    except OSError as exc:
+        return None, str(exc)
+    try:
+        return status, json.loads(data or b"null")
+    except ValueError:
+        return status, data.decode(errors="replace")
 
 
 async def read_topics(bootstrap: str, topics: list[str], *, until: int, timeout: float = 60) -> list:
@@ -161,3 +169,64 @@ async def read_topics(bootstrap: str, topics: list[str], *, until: int, timeout:
     finally:
         await consumer.stop()
     return records
+
+
+async def produce_bodies(deployment: Deployment, bodies: list[tuple[str, bytes, str | None]]) -> None:
+    """Write raw bodies as the ingest does: to mist.<topic>, verbatim, keyed by site or org, with headers."""
+    from aiokafka import AIOKafkaProducer
+
+    from topics import headers
+    from topics.serde import encode_key
+
+    producer = AIOKafkaProducer(bootstrap_servers=deployment.bootstrap, acks="all")
+    await producer.start()
+    try:
+        for mist_topic, body, key in bodies:
+            now_ms = str(int(time.time() * 1000)).encode()
+            await producer.send_and_wait(
+                deployment.topic(mist_topic),
+                body,
+                key=encode_key(key),
+                headers=[(headers.MIST_TOPIC, mist_topic.encode()), (headers.RECEIVED_AT_MS, now_ms)],
+            )
+    finally:
+        await producer.stop()
+
+
+async def delete_topics_of(bootstrap: str, *prefixes: str) -> None:
+    """Delete every topic whose name starts with one of `prefixes` (a deployment's topics, its worker's
+    changelogs): the session broker's open files grow with partitions, so tests clean up after themselves."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        names = [t for t in await admin.list_topics() if t.startswith(prefixes)]
+        if names:
+            await admin.delete_topics(names)
+    finally:
+        await admin.close()
+
+
+def run_async(coro: object) -> object:
+    """Run a coroutine to completion from sync code, even where an event loop runs (a thread of its own)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+async def post_bodies(url: str, secret: str, bodies: list[bytes]) -> list[int]:
+    """POST webhook bodies one after the other, signed as Mist signs them; the statuses."""
+    import aiohttp
+
+    from ingest.signature import sign
+
+    statuses = []
+    async with aiohttp.ClientSession() as session:
+        for body in bodies:
+            headers = {"Content-Type": "application/json", "User-Agent": "Mist-webhook", **sign(body, secret)}
+            async with session.post(url, data=body, headers=headers) as response:
+                await response.read()
+                statuses.append(response.status)
+    return statuses

@@ -39,3 +39,36 @@ def test_topics_create_reports_partition_mismatch(kafka_bootstrap, unique):
     mismatch = mistpipe("topics", "create", *base, "--partitions", "4")
     assert mismatch.returncode == 1
     assert "2 partitions, configured 4" in mismatch.stderr
+
+
+async def _config_of(bootstrap: str, topic: str, name: str) -> str | None:
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        [response] = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic, {name: None})]
+        )
+        for entry in response.resources[0][4]:
+            if entry[0] == name:
+                return entry[1]
+        return None
+    finally:
+        await admin.close()
+
+
+def test_raw_topics_hold_bodies_up_to_the_ingest_limit(kafka_bootstrap, unique):
+    prefix = unique("t") + "."
+    flags = ["--kafka-bootstrap", kafka_bootstrap, "--topic-prefix", prefix, "--partitions", "1"]
+    assert mistpipe("topics", "create", *flags, "--max-body-bytes", "3000000").returncode == 0
+    for topic in ("location", "unrouted"):
+        assert asyncio.run(_config_of(kafka_bootstrap, prefix + topic, "max.message.bytes")) == str(
+            3000000 + 65536
+        )
+    # Derived topics hold small records: Kafka's default stays.
+    assert (
+        asyncio.run(_config_of(kafka_bootstrap, prefix + "location.enriched", "max.message.bytes"))
+        == "1048588"
+    )

@@ -9,11 +9,9 @@ import urllib.request
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
-from support import MIST_API, MIST_SAMPLES, http_status, read_topics, run_cli
+from support import MIST_API, MIST_SAMPLES, http_status, post_bodies, produce_bodies, read_topics, run_cli
 
-from topics import headers
-from topics.serde import decode_key, encode_key
+from topics.serde import decode_key
 
 SAMPLES = {p.stem: p.read_bytes() for p in sorted(MIST_SAMPLES.glob("*.json"))}
 EVENTS = {topic: len(orjson.loads(body)["events"]) for topic, body in SAMPLES.items()}
@@ -22,20 +20,7 @@ ORG_ID = "a97c1b22-a4e9-411e-9bfd-d8695a0f9e61"
 
 
 async def produce(deployment, bodies: list[tuple[str, bytes, str | None]]) -> None:
-    """Write raw bodies as the ingest does: to mist.<topic>, verbatim, keyed by site or org, with headers."""
-    producer = AIOKafkaProducer(bootstrap_servers=deployment.bootstrap, acks="all")
-    await producer.start()
-    try:
-        for mist_topic, body, key in bodies:
-            now_ms = str(int(time.time() * 1000)).encode()
-            await producer.send_and_wait(
-                deployment.topic(mist_topic),
-                body,
-                key=encode_key(key),
-                headers=[(headers.MIST_TOPIC, mist_topic.encode()), (headers.RECEIVED_AT_MS, now_ms)],
-            )
-    finally:
-        await producer.stop()
+    await produce_bodies(deployment, bodies)
 
 
 def load_reference(deployment, *paths) -> None:
@@ -77,10 +62,12 @@ def by_topic(records) -> dict[str, list]:
     return out
 
 
-async def test_every_sample_enriched_event_for_event(deployment, worker_factory):
+async def test_every_sample_enriched_event_for_event(deployment, worker_factory, ingest_factory):
+    """Real broker, real ingest, real worker: each sample posted signed comes out event for event."""
     load_reference(deployment, MIST_API)
     worker = worker_factory(deployment)
-    await produce(deployment, [(t, body, SITE_ID) for t, body in SAMPLES.items()])
+    ingest = ingest_factory(deployment)
+    assert await post_bodies(ingest.url, deployment.secret, list(SAMPLES.values())) == [200] * len(SAMPLES)
 
     records = await read_topics(deployment.bootstrap, enriched_topics(deployment), until=sum(EVENTS.values()))
     got = by_topic(records)

@@ -1,0 +1,271 @@
+"""Aggregates: the agents that keep the tables from the enriched topics (logic in aggregate.py).
+
+Each source topic is keyed by what its tables group on (DESIGN.md), so a table key - or the group part of a
+composite key - always lives on the partition of the record being processed: no repartitioning, except for
+occupancy alerts, which Mist batches per site and which are re-keyed by zone through an internal topic.
+Windows are in event time; retention is by the wall clock since the last update (see state.py).
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from mistpipe.settings import Settings
+from pipeline import aggregate as agg
+from pipeline.state import State, composite, group_of, public
+from topics.names import enriched_topic, rssi_windows_topic, zone_visits_topic
+
+LOCATION_TOPICS = (
+    "location",
+    "location-asset",
+    "location-client",
+    "location-unclient",
+    "location-sdk",
+    "location-centrak",
+)
+ZONE_TOPICS = ("zone", "rssizone")
+RSSI_TOPICS = ("discovered-raw-rssi", "asset-raw", "asset-raw-rssi", "sdkclient-scan-data")
+DEVICE_TOPICS = ("device-updowns", "device-events")
+WINDOW_GRACE_S = 15.0  # Mist sends batches within ~5 s: a window closes 15 s (event time) after its end
+TICK_S = 1.0
+
+
+@dataclass
+class Aggregates:
+    """The states the query API reads."""
+
+    locations: State
+    members: State  # zone|member -> membership, history, visits
+    visit_windows: State  # zone|start -> visits of the window
+    rssi_windows: State  # mac|start -> per-AP statistics
+    devices: State
+    alerts: State
+    zones_seen: dict[str, dict[str, Any]] = field(default_factory=dict)  # zone id -> name, site, map
+    map_index: dict[str, set[str]] = field(default_factory=dict)  # map id -> entity keys (local partitions)
+
+
+def wire_aggregates(app: Any, settings: Settings, metrics: Any, table_options: dict | None) -> Aggregates:
+    prefix = settings.topic_prefix
+    assigned = app.assignor.assigned_actives
+
+    def source(*mist_topics: str) -> Any:
+        names = [enriched_topic(t, prefix) for t in mist_topics]
+        return app.topic(
+            *names, key_type=str, value_type=bytes, key_serializer="json", value_serializer="raw"
+        )
+
+    def table(name: str) -> Any:
+        return app.Table(name, key_type=str, options=table_options)
+
+    retention = settings.retention_seconds
+    map_index: dict[str, set[str]] = {}
+
+    def index_map(key: str, value: dict | None) -> None:
+        # Entities by map, for /v1/maps/{map_id}/locations: kept beside the table, rebuilt with it.
+        for keys in map_index.values():
+            keys.discard(key)
+        if value is not None and value.get("map_id"):
+            map_index.setdefault(value["map_id"], set()).add(key)
+
+    aggs = Aggregates(
+        locations=State(table("locations"), retention, assigned, on_change=index_map),
+        members=State(table("zone-members"), retention, assigned),
+        visit_windows=State(table("zone-visit-windows"), retention, assigned),
+        rssi_windows=State(table("rssi-windows"), retention, assigned),
+        devices=State(table("devices"), None, assigned),
+        alerts=State(table("occupancy-alerts"), None, assigned),
+        map_index=map_index,
+    )
+    visits_out = app.topic(
+        zone_visits_topic(prefix), key_type=str, key_serializer="json", value_serializer="raw"
+    )
+    rssi_out = app.topic(
+        rssi_windows_topic(prefix), key_type=str, key_serializer="json", value_serializer="raw"
+    )
+    # Occupancy alerts come batched per site: re-keyed by zone so the alert table is keyed like the zones.
+    alerts_by_zone = app.topic(
+        f"{settings.app_id}-occupancy-alerts-by-zone",
+        key_type=str,
+        key_serializer="json",
+        value_serializer="raw",
+        internal=True,
+        partitions=settings.partitions,
+    )
+
+    # -- locations ---------------------------------------------------------------------------------------
+    @app.agent(source(*LOCATION_TOPICS), concurrency=1)
+    async def locations(stream: Any) -> None:
+        async for event in stream.events():
+            data = orjson.loads(event.value)
+            mist_topic = data["mist"]["topic"]
+            record = agg.location_record(mist_topic, data)
+            key = record["key"]
+            old = aggs.locations.get(key)
+            if agg.newer_location(public(old), record):
+                aggs.locations.put(key, record, event.message.partition)
+
+    # -- zones -------------------------------------------------------------------------------------------
+    horizon = settings.dedupe_seconds
+    window = settings.visit_window_seconds
+
+    async def publish_visit(
+        zone_id: str, zone: dict, member: str, state: dict, visit: list, retracted: bool
+    ) -> None:
+        entered, exited = visit
+        record = {
+            "zone_id": zone_id,
+            "zone_name": zone.get("name"),
+            "site_id": zone.get("site_id"),
+            "map_id": zone.get("map_id"),
+            "member": member,
+            "member_type": state.get("type"),
+            "entered": entered,
+            "exited": exited,
+            "dwell_s": exited - entered,
+            "retracted": retracted,
+        }
+        await visits_out.send(key=zone_id, value=orjson.dumps(record), timestamp=exited)
+
+    def change_window(zone_id: str, visit: list, member: str, add: bool, partition: int) -> None:
+        entered, exited = visit
+        start = agg.window_start(exited, window)
+        key = composite(zone_id, start)
+        current = public(aggs.visit_windows.get(key))
+        vid = agg.visit_id(member, entered)
+        updated = agg.add_visit(current, vid, exited - entered) if add else agg.remove_visit(current, vid)
+        aggs.visit_windows.put(key, updated, partition)
+
+    @app.agent(source(*ZONE_TOPICS), concurrency=1)
+    async def zones(stream: Any) -> None:
+        async for event in stream.events():
+            data = orjson.loads(event.value)
+            zone_id = data.get("zone_id") or data.get("rssizone_id")
+            member = data.get("mac") or data.get("id") or data.get("asset_id")
+            if not zone_id or not member or data.get("timestamp") is None:
+                continue
+            zone = {
+                "name": (data.get("zone") or {}).get("name"),
+                "site_id": data.get("site_id"),
+                "map_id": data.get("map_id"),
+            }
+            aggs.zones_seen[zone_id] = zone
+            partition = event.message.partition
+            key = composite(zone_id, member)
+            stored = public(aggs.members.get(key))
+            old = None if stored is None else {k: v for k, v in stored.items() if k != "zone"}
+            state, added, removed, ignored = agg.apply_zone_event(
+                old, member, data.get("type") or "", data["timestamp"], data["trigger"], horizon
+            )
+            if state == old:  # a duplicate, or later than the horizon allows
+                continue
+            state["zone"] = zone
+            aggs.members.put(key, state, partition)
+            if ignored > 0:  # negative when a late enter pairs an exit that was ignored so far
+                metrics.zone_exits_ignored.labels(data["mist"]["topic"]).inc(ignored)
+            for visit in removed:
+                change_window(zone_id, visit, member, False, partition)
+                await publish_visit(zone_id, zone, member, state, visit, retracted=True)
+            for visit in added:
+                change_window(zone_id, visit, member, True, partition)
+                await publish_visit(zone_id, zone, member, state, visit, retracted=False)
+
+    # -- RSSI --------------------------------------------------------------------------------------------
+    rssi_size = settings.rssi_window_seconds
+    # Event-time clock per partition: the newest sample time seen, advanced by the wall clock while the
+    # partition is idle, so the last windows close too. Windows waiting to close: (end, partition, key).
+    stream_time: dict[int, tuple[float, float]] = {}
+    open_windows: list[tuple[float, int, str]] = []
+    published: dict[str, int] = {}  # window key -> sample count when last published
+
+    def clock(partition: int, wall: float) -> float:
+        newest, seen_at = stream_time.get(partition, (0.0, wall))
+        return newest + (wall - seen_at)
+
+    async def close_windows(wall: float) -> None:
+        while open_windows:
+            end, partition, key = open_windows[0]
+            if end + WINDOW_GRACE_S > clock(partition, wall):
+                return
+            heapq.heappop(open_windows)
+            value = public(aggs.rssi_windows.get(key))
+            if value is None:
+                continue
+            count = sum(ap["count"] for ap in value.values())
+            if published.get(key) == count:
+                continue
+            published[key] = count
+            mac, start = group_of(key), float(key.rsplit("|", 1)[1])
+            view = agg.rssi_window_view(value, start, rssi_size)
+            await rssi_out.send(key=mac, value=orjson.dumps({"mac": mac, **view}), timestamp=view["end"])
+
+    @app.agent(source(*RSSI_TOPICS), concurrency=1)
+    async def rssi(stream: Any) -> None:
+        async for event in stream.events():
+            data = orjson.loads(event.value)
+            partition = event.message.partition
+            wall = time.time()
+            for mac, ap, value, ts in agg.rssi_samples(data["mist"]["topic"], data):
+                start = agg.window_start(ts, rssi_size)
+                key = composite(mac, start)
+                current = public(aggs.rssi_windows.get(key))
+                aggs.rssi_windows.put(key, agg.add_rssi_sample(current, ap, value, ts), partition, wall)
+                # A sample for an already published window re-opens it: it is published again, updated.
+                heapq.heappush(open_windows, (start + rssi_size, partition, key))
+                newest = stream_time.get(partition, (0.0, wall))[0]
+                stream_time[partition] = (max(newest, ts), wall)
+            await close_windows(wall)
+
+    # -- devices and occupancy alerts --------------------------------------------------------------------
+    @app.agent(source(*DEVICE_TOPICS), concurrency=1)
+    async def devices(stream: Any) -> None:
+        async for event in stream.events():
+            data = orjson.loads(event.value)
+            mac = agg.device_mac(data)
+            if mac is None:
+                continue
+            updated = agg.apply_device_event(public(aggs.devices.get(mac)), data)
+            if updated is not None:
+                aggs.devices.put(mac, updated, event.message.partition)
+
+    @app.agent(source("occupancy-alerts"), concurrency=1)
+    async def occupancy_alerts(stream: Any) -> None:
+        async for data in stream:
+            for zone_id, alert in agg.occupancy_alerts(orjson.loads(data)):
+                await alerts_by_zone.send(key=zone_id, value=orjson.dumps(alert))
+
+    @app.agent(alerts_by_zone, concurrency=1)
+    async def alerts_table(stream: Any) -> None:
+        async for event in stream.events():
+            alert = orjson.loads(event.value)
+            if agg.newer_alert(public(aggs.alerts.get(event.key)), alert):
+                aggs.alerts.put(event.key, alert, event.message.partition)
+
+    # -- housekeeping ------------------------------------------------------------------------------------
+    @app.timer(TICK_S)
+    async def tick() -> None:
+        await close_windows(time.time())
+
+    @app.timer(5.0)
+    async def expire() -> None:
+        for state in (aggs.locations, aggs.members, aggs.visit_windows, aggs.rssi_windows):
+            deleted = state.expire()
+            if deleted:
+                metrics.expired.labels(state.name).inc(deleted)
+
+    @aggs.rssi_windows.table.on_recover
+    async def reopen_windows() -> None:
+        # Windows restored from the changelog close (and publish) like the others: faust #385 is about
+        # windows that never expire after recovery; here every restored window is queued again.
+        open_windows.clear()
+        mine = aggs.rssi_windows.active_partitions()
+        for key, value in aggs.rssi_windows.table.data.items():
+            if isinstance(value, dict) and value.get("_p") in mine:
+                start = float(key.rsplit("|", 1)[1])
+                heapq.heappush(open_windows, (start + rssi_size, value["_p"], key))
+
+    return aggs
