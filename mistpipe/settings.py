@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     presence_seconds: float = Field(300.0, gt=0, description="An entity is present on a map this long after")
     visit_window_seconds: float = Field(900.0, gt=0, description="Tumbling window of zone visit statistics")
     rssi_window_seconds: float = Field(60.0, gt=0, description="Tumbling window of RSSI statistics")
+    query_token: SecretStr | None = Field(
+        None, description="When set, the query API asks for `Authorization: Bearer <token>`"
+    )
     retention_seconds: float = Field(
         86400.0,
         gt=0,

@@ -9,8 +9,10 @@ Agents are thin: the logic lives in parse.py and enrich.py. Stateful agents run 
 
 from __future__ import annotations
 
+import logging
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ import orjson
 from mistpipe.settings import Settings
 from pipeline.enrich import enrich
 from pipeline.expiry import ExpiryIndex, expire_due
+from pipeline.guard import each
 from pipeline.metrics import PipelineMetrics
 from pipeline.parse import DeadLetter, parse_body
 from pipeline.reference import ReferenceData, follow
@@ -34,6 +37,8 @@ from topics.names import (
     parsed_topic,
     raw_topic,
 )
+
+log = logging.getLogger(__name__)
 
 # RocksDB's default block cache is 2 GiB per table partition, and its write buffers 3 x 64 MiB: sized down
 # for a small machine, where a worker holds a few tables x 8 partitions.
@@ -87,6 +92,7 @@ class Pipeline:
     tables: dict[str, Any] = field(default_factory=dict)
     refs: ReferenceData = field(default_factory=ReferenceData)
     aggs: Aggregates | None = None
+    processing_error: Callable[[str, Any, Exception], Awaitable[None]] | None = None
     dedupe_index: ExpiryIndex = field(default_factory=ExpiryIndex)
 
 
@@ -151,60 +157,80 @@ def create_app(settings: Settings, *, store: str | None = None) -> Pipeline:
     pipeline.tables.update(dedupe=dedupe)
 
     # -- agents ------------------------------------------------------------------------------------------
+    async def processing_error(stage: str, event: Any, exc: Exception) -> None:
+        """An unexpected error on one record (a bug, a value no test foresaw): the record goes to the
+        dead-letter topic with the reason, and the agent goes on. Never a crash, never a silent drop."""
+        message = event.message
+        metrics.processing_errors.labels(stage).inc()
+        log.exception("%s: cannot process %s[%d]@%d", stage, message.topic, message.partition, message.offset)
+        value = event.value if isinstance(event.value, bytes) else orjson.dumps(event.value)
+        error = {
+            "field": None,
+            "message": f"{stage}: {type(exc).__name__}: {exc}"[:1000],
+            "type": "processing",
+        }
+        dead = DeadLetter(None, [error], body=value[:65536].decode("utf-8", errors="replace"))
+        source = {"topic": message.topic, "partition": message.partition, "offset": message.offset}
+        await deadletter.send(key=stage, value=deadletter_record(dead, source, int(message.timestamp * 1000)))
+
+    pipeline.processing_error = processing_error
+
+    async def parse_one(event: Any) -> None:
+        message = event.message
+        mist_topic = raw_names[message.topic]
+        metrics.bodies_in.labels(mist_topic).inc()
+        received = _header(message, headers.RECEIVED_AT_MS)
+        received_at_ms = int(received) if received and received.isdigit() else int(message.timestamp * 1000)
+        source = {"topic": message.topic, "partition": message.partition, "offset": message.offset}
+        body = parse_body(event.value, mist_topic)
+        for e in body.events:
+            record = {"t": e.mist_topic, "e": e.event, "ts": e.timestamp, "fp": e.fingerprint}
+            record.update(src=source, rx=received_at_ms)
+            await parsed.send(key=e.key, value=orjson.dumps(record), timestamp=e.timestamp)
+        if body.events:
+            metrics.events_in.labels(mist_topic).inc(len(body.events))
+        for dead in body.dead:
+            metrics.dead_lettered.labels(mist_topic).inc()
+            await deadletter.send(key=mist_topic, value=deadletter_record(dead, source, received_at_ms))
+
     @app.agent(raw, concurrency=1)
     async def parse(stream: Any) -> None:
         """Raw bodies → one record per valid event on mist.parsed; the rest to the dead-letter topic."""
-        async for event in stream.events():
-            message = event.message
-            mist_topic = raw_names[message.topic]
-            metrics.bodies_in.labels(mist_topic).inc()
-            received = _header(message, headers.RECEIVED_AT_MS)
-            received_at_ms = (
-                int(received) if received and received.isdigit() else int(message.timestamp * 1000)
-            )
-            source = {"topic": message.topic, "partition": message.partition, "offset": message.offset}
-            body = parse_body(event.value, mist_topic)
-            for e in body.events:
-                record = {"t": e.mist_topic, "e": e.event, "ts": e.timestamp, "fp": e.fingerprint}
-                record.update(src=source, rx=received_at_ms)
-                await parsed.send(key=e.key, value=orjson.dumps(record), timestamp=e.timestamp)
-            if body.events:
-                metrics.events_in.labels(mist_topic).inc(len(body.events))
-            for dead in body.dead:
-                metrics.dead_lettered.labels(mist_topic).inc()
-                await deadletter.send(key=mist_topic, value=deadletter_record(dead, source, received_at_ms))
+        await each(stream, "parse", parse_one, processing_error)
 
     horizon = settings.dedupe_seconds
+
+    async def enrich_one(event: Any) -> None:
+        record = orjson.loads(event.value)
+        mist_topic, fp = record["t"], record["fp"]
+        if horizon > 0:
+            if fp in dedupe:
+                metrics.duplicates.labels(mist_topic).inc()
+                return
+            now = time.time()
+            partition = event.message.partition
+            dedupe[fp] = [now, partition]
+            pipeline.dedupe_index.add(now + horizon, partition, fp)
+        data = record["e"]
+        extra, missing = enrich(mist_topic, data, refs.sites, refs.maps, refs.zones)
+        out = {**data, **extra}
+        out["mist"] = {
+            "topic": mist_topic,
+            "enriched": not missing,
+            "missing": missing,
+            "source": record["src"],
+            "received_at_ms": record["rx"],
+        }
+        if missing:
+            metrics.not_enriched.labels(mist_topic, ",".join(missing)).inc()
+        await enriched[mist_topic].send(key=event.key, value=orjson.dumps(out), timestamp=record["ts"])
+        metrics.events_out.labels(mist_topic).inc()
 
     @app.agent(parsed, concurrency=1)
     async def enrich_events(stream: Any) -> None:
         """Drop events seen within the horizon, enrich the rest, publish them keyed by entity."""
         await refs.ready.wait()  # no event is enriched against half-read reference data
-        async for event in stream.events():
-            record = orjson.loads(event.value)
-            mist_topic, fp = record["t"], record["fp"]
-            if horizon > 0:
-                if fp in dedupe:
-                    metrics.duplicates.labels(mist_topic).inc()
-                    continue
-                now = time.time()
-                partition = event.message.partition
-                dedupe[fp] = [now, partition]
-                pipeline.dedupe_index.add(now + horizon, partition, fp)
-            data = record["e"]
-            extra, missing = enrich(mist_topic, data, refs.sites, refs.maps, refs.zones)
-            out = {**data, **extra}
-            out["mist"] = {
-                "topic": mist_topic,
-                "enriched": not missing,
-                "missing": missing,
-                "source": record["src"],
-                "received_at_ms": record["rx"],
-            }
-            if missing:
-                metrics.not_enriched.labels(mist_topic, ",".join(missing)).inc()
-            await enriched[mist_topic].send(key=event.key, value=orjson.dumps(out), timestamp=record["ts"])
-            metrics.events_out.labels(mist_topic).inc()
+        await each(stream, "enrich", enrich_one, processing_error)
 
     # -- bounded dedupe state ----------------------------------------------------------------------------
     def active_partitions(topic: str) -> set[int]:
@@ -226,7 +252,7 @@ def create_app(settings: Settings, *, store: str | None = None) -> Pipeline:
         metrics.dedupe_keys.set(len(pipeline.dedupe_index))
 
     # -- aggregates and the query API --------------------------------------------------------------------
-    pipeline.aggs = wire_aggregates(app, settings, metrics, table_options)
+    pipeline.aggs = wire_aggregates(app, settings, metrics, table_options, processing_error)
     wire_views(app, settings, pipeline.aggs, refs)
 
     # -- web ---------------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from pipeline.reference import KINDS
     "visit_window_seconds",
     "rssi_window_seconds",
     "retention_seconds",
+    "query_token",
 )
 def worker(settings: Settings, loglevel: str) -> None:
     """The Faust worker: parse, deduplicate and enrich every Mist event; tables and the query API."""

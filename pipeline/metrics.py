@@ -43,6 +43,12 @@ class PipelineMetrics:
             ["topic"],
             registry=r,
         )
+        self.processing_errors = Counter(
+            "mistpipe_worker_processing_errors",
+            "Records that failed unexpectedly, sent to the dead-letter topic",
+            ["stage"],
+            registry=r,
+        )
         self.expired = Counter(
             "mistpipe_worker_expired_keys", "Table keys expired and tombstoned", ["table"], registry=r
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import heapq
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,7 @@ import orjson
 
 from mistpipe.settings import Settings
 from pipeline import aggregate as agg
+from pipeline.guard import each
 from pipeline.state import State, composite, group_of, public
 from topics.names import enriched_topic, rssi_windows_topic, zone_visits_topic
 
@@ -49,7 +51,14 @@ class Aggregates:
     map_index: dict[str, set[str]] = field(default_factory=dict)  # map id -> entity keys (local partitions)
 
 
-def wire_aggregates(app: Any, settings: Settings, metrics: Any, table_options: dict | None) -> Aggregates:
+def wire_aggregates(
+    app: Any,
+    settings: Settings,
+    metrics: Any,
+    table_options: dict | None,
+    on_error: Callable[[str, Any, Exception], Awaitable[None]],
+) -> Aggregates:
+    """The aggregate tables and the agents that keep them; a record that fails goes to `on_error`."""
     prefix = settings.topic_prefix
     assigned = app.assignor.assigned_actives
 
@@ -98,16 +107,18 @@ def wire_aggregates(app: Any, settings: Settings, metrics: Any, table_options: d
     )
 
     # -- locations ---------------------------------------------------------------------------------------
+    async def locations_one(event: Any) -> None:
+        data = orjson.loads(event.value)
+        mist_topic = data["mist"]["topic"]
+        record = agg.location_record(mist_topic, data)
+        key = record["key"]
+        old = aggs.locations.get(key)
+        if agg.newer_location(public(old), record):
+            aggs.locations.put(key, record, event.message.partition)
+
     @app.agent(source(*LOCATION_TOPICS), concurrency=1)
     async def locations(stream: Any) -> None:
-        async for event in stream.events():
-            data = orjson.loads(event.value)
-            mist_topic = data["mist"]["topic"]
-            record = agg.location_record(mist_topic, data)
-            key = record["key"]
-            old = aggs.locations.get(key)
-            if agg.newer_location(public(old), record):
-                aggs.locations.put(key, record, event.message.partition)
+        await each(stream, "locations", locations_one, on_error)
 
     # -- zones -------------------------------------------------------------------------------------------
     horizon = settings.dedupe_seconds
@@ -140,39 +151,41 @@ def wire_aggregates(app: Any, settings: Settings, metrics: Any, table_options: d
         updated = agg.add_visit(current, vid, exited - entered) if add else agg.remove_visit(current, vid)
         aggs.visit_windows.put(key, updated, partition)
 
+    async def zones_one(event: Any) -> None:
+        data = orjson.loads(event.value)
+        zone_id = data.get("zone_id") or data.get("rssizone_id")
+        member = data.get("mac") or data.get("id") or data.get("asset_id")
+        if not zone_id or not member or data.get("timestamp") is None:
+            return
+        zone = {
+            "name": (data.get("zone") or {}).get("name"),
+            "site_id": data.get("site_id"),
+            "map_id": data.get("map_id"),
+        }
+        aggs.zones_seen[zone_id] = zone
+        partition = event.message.partition
+        key = composite(zone_id, member)
+        stored = public(aggs.members.get(key))
+        old = None if stored is None else {k: v for k, v in stored.items() if k != "zone"}
+        state, added, removed, ignored = agg.apply_zone_event(
+            old, member, data.get("type") or "", data["timestamp"], data["trigger"], horizon
+        )
+        if state == old:  # a duplicate, or later than the horizon allows
+            return
+        state["zone"] = zone
+        aggs.members.put(key, state, partition)
+        if ignored > 0:  # negative when a late enter pairs an exit that was ignored so far
+            metrics.zone_exits_ignored.labels(data["mist"]["topic"]).inc(ignored)
+        for visit in removed:
+            change_window(zone_id, visit, member, False, partition)
+            await publish_visit(zone_id, zone, member, state, visit, retracted=True)
+        for visit in added:
+            change_window(zone_id, visit, member, True, partition)
+            await publish_visit(zone_id, zone, member, state, visit, retracted=False)
+
     @app.agent(source(*ZONE_TOPICS), concurrency=1)
     async def zones(stream: Any) -> None:
-        async for event in stream.events():
-            data = orjson.loads(event.value)
-            zone_id = data.get("zone_id") or data.get("rssizone_id")
-            member = data.get("mac") or data.get("id") or data.get("asset_id")
-            if not zone_id or not member or data.get("timestamp") is None:
-                continue
-            zone = {
-                "name": (data.get("zone") or {}).get("name"),
-                "site_id": data.get("site_id"),
-                "map_id": data.get("map_id"),
-            }
-            aggs.zones_seen[zone_id] = zone
-            partition = event.message.partition
-            key = composite(zone_id, member)
-            stored = public(aggs.members.get(key))
-            old = None if stored is None else {k: v for k, v in stored.items() if k != "zone"}
-            state, added, removed, ignored = agg.apply_zone_event(
-                old, member, data.get("type") or "", data["timestamp"], data["trigger"], horizon
-            )
-            if state == old:  # a duplicate, or later than the horizon allows
-                continue
-            state["zone"] = zone
-            aggs.members.put(key, state, partition)
-            if ignored > 0:  # negative when a late enter pairs an exit that was ignored so far
-                metrics.zone_exits_ignored.labels(data["mist"]["topic"]).inc(ignored)
-            for visit in removed:
-                change_window(zone_id, visit, member, False, partition)
-                await publish_visit(zone_id, zone, member, state, visit, retracted=True)
-            for visit in added:
-                change_window(zone_id, visit, member, True, partition)
-                await publish_visit(zone_id, zone, member, state, visit, retracted=False)
+        await each(stream, "zones", zones_one, on_error)
 
     # -- RSSI --------------------------------------------------------------------------------------------
     rssi_size = settings.rssi_window_seconds
@@ -203,47 +216,55 @@ def wire_aggregates(app: Any, settings: Settings, metrics: Any, table_options: d
             view = agg.rssi_window_view(value, start, rssi_size)
             await rssi_out.send(key=mac, value=orjson.dumps({"mac": mac, **view}), timestamp=view["end"])
 
+    async def rssi_one(event: Any) -> None:
+        data = orjson.loads(event.value)
+        partition = event.message.partition
+        wall = time.time()
+        for mac, ap, value, ts in agg.rssi_samples(data["mist"]["topic"], data):
+            start = agg.window_start(ts, rssi_size)
+            key = composite(mac, start)
+            current = public(aggs.rssi_windows.get(key))
+            aggs.rssi_windows.put(key, agg.add_rssi_sample(current, ap, value, ts), partition, wall)
+            # A sample for an already published window re-opens it: it is published again, updated.
+            heapq.heappush(open_windows, (start + rssi_size, partition, key))
+            newest = stream_time.get(partition, (0.0, wall))[0]
+            stream_time[partition] = (max(newest, ts), wall)
+        await close_windows(wall)
+
     @app.agent(source(*RSSI_TOPICS), concurrency=1)
     async def rssi(stream: Any) -> None:
-        async for event in stream.events():
-            data = orjson.loads(event.value)
-            partition = event.message.partition
-            wall = time.time()
-            for mac, ap, value, ts in agg.rssi_samples(data["mist"]["topic"], data):
-                start = agg.window_start(ts, rssi_size)
-                key = composite(mac, start)
-                current = public(aggs.rssi_windows.get(key))
-                aggs.rssi_windows.put(key, agg.add_rssi_sample(current, ap, value, ts), partition, wall)
-                # A sample for an already published window re-opens it: it is published again, updated.
-                heapq.heappush(open_windows, (start + rssi_size, partition, key))
-                newest = stream_time.get(partition, (0.0, wall))[0]
-                stream_time[partition] = (max(newest, ts), wall)
-            await close_windows(wall)
+        await each(stream, "rssi", rssi_one, on_error)
 
     # -- devices and occupancy alerts --------------------------------------------------------------------
+    async def devices_one(event: Any) -> None:
+        data = orjson.loads(event.value)
+        mac = agg.device_mac(data)
+        if mac is None:
+            return
+        updated = agg.apply_device_event(public(aggs.devices.get(mac)), data)
+        if updated is not None:
+            aggs.devices.put(mac, updated, event.message.partition)
+
     @app.agent(source(*DEVICE_TOPICS), concurrency=1)
     async def devices(stream: Any) -> None:
-        async for event in stream.events():
-            data = orjson.loads(event.value)
-            mac = agg.device_mac(data)
-            if mac is None:
-                continue
-            updated = agg.apply_device_event(public(aggs.devices.get(mac)), data)
-            if updated is not None:
-                aggs.devices.put(mac, updated, event.message.partition)
+        await each(stream, "devices", devices_one, on_error)
+
+    async def occupancy_alerts_one(event: Any) -> None:
+        for zone_id, alert in agg.occupancy_alerts(orjson.loads(event.value)):
+            await alerts_by_zone.send(key=zone_id, value=orjson.dumps(alert))
 
     @app.agent(source("occupancy-alerts"), concurrency=1)
     async def occupancy_alerts(stream: Any) -> None:
-        async for data in stream:
-            for zone_id, alert in agg.occupancy_alerts(orjson.loads(data)):
-                await alerts_by_zone.send(key=zone_id, value=orjson.dumps(alert))
+        await each(stream, "occupancy-alerts", occupancy_alerts_one, on_error)
+
+    async def alerts_table_one(event: Any) -> None:
+        alert = orjson.loads(event.value)
+        if agg.newer_alert(public(aggs.alerts.get(event.key)), alert):
+            aggs.alerts.put(event.key, alert, event.message.partition)
 
     @app.agent(alerts_by_zone, concurrency=1)
     async def alerts_table(stream: Any) -> None:
-        async for event in stream.events():
-            alert = orjson.loads(event.value)
-            if agg.newer_alert(public(aggs.alerts.get(event.key)), alert):
-                aggs.alerts.put(event.key, alert, event.message.partition)
+        await each(stream, "alerts", alerts_table_one, on_error)
 
     # -- housekeeping ------------------------------------------------------------------------------------
     @app.timer(TICK_S)

@@ -8,13 +8,14 @@ over every partition, so `/v1/maps/{map_id}/locations` asks every worker and mer
 from __future__ import annotations
 
 import asyncio
+import functools
+import hmac
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
-from faust.exceptions import SameNode
-from faust.web.exceptions import ServiceUnavailable
+from aiokafka.partitioner import DefaultPartitioner
 
 from mistpipe.settings import Settings
 from pipeline import aggregate as agg
@@ -22,8 +23,11 @@ from pipeline.reference import ReferenceData
 from pipeline.state import group_of, public
 from pipeline.tables import Aggregates
 from topics.models.common import normalise_mac
+from topics.serde import encode_key
 
 MAX_ID = 128
+RETRY = {"Retry-After": "1"}
+PEER = aiohttp.ClientTimeout(total=5)
 
 
 class BadRequest(ValueError):
@@ -47,21 +51,70 @@ def parse_entity(value: str) -> str:
         return value
 
 
+def authorized(request: Any, token: bytes | None) -> bool:
+    """With a query token set, the request must carry `Authorization: Bearer <token>` (constant time)."""
+    if token is None:
+        return True
+    given = request.headers.get("Authorization", "").encode()
+    return hmac.compare_digest(given, b"Bearer " + token)
+
+
 def wire_views(app: Any, settings: Settings, aggs: Aggregates, refs: ReferenceData) -> None:
+    token = settings.query_token.get_secret_value().encode() if settings.query_token else None
+
     def error(web: Any, status: int, message: str) -> Any:
         return web.json({"error": message}, status=status)
+
+    def page(path: str) -> Callable:
+        """A read-only GET view of the query API, behind the bearer token when one is set."""
+
+        def decorate(handler: Callable[..., Awaitable[Any]]) -> Any:
+            @functools.wraps(handler)
+            async def guarded(web: Any, request: Any, **params: str) -> Any:
+                if not authorized(request, token):
+                    headers = {"WWW-Authenticate": 'Bearer realm="mistpipe"'}
+                    return web.json(
+                        {"error": "a valid bearer token is required"}, status=401, headers=headers
+                    )
+                return await handler(web, request, **params)
+
+            return app.page(path)(guarded)
+
+        return decorate
+
+    partitioner = DefaultPartitioner()
+    all_partitions = list(range(settings.partitions))
+    me = str(app.conf.canonical_url).rstrip("/")
+
+    def owner_of(state: Any, key: str) -> str | None:
+        """The URL of the worker that holds `key` in `state`: the key's partition, as Faust and Java clients
+        hash it (murmur2 of its JSON bytes), looked up in the assignment of the table's changelog."""
+        partition = partitioner(encode_key(key), all_partitions, all_partitions)
+        topic = state.table.changelog_topic.get_topic_name()
+        for url, topics in app.router.table_metadata(state.name).items():
+            if partition in topics.get(topic, ()):
+                return str(url).rstrip("/")
+        return None
 
     async def owned(
         state: Any, key: str, web: Any, request: Any, answer: Callable[[], Awaitable[Any]]
     ) -> Any:
         """Answer here if this worker owns `key`'s partition of `state`, else forward to the owner."""
-        try:
-            return await app.router.route_req(state.name, key, web, request)
-        except SameNode:
+        owner = owner_of(state, key)
+        if owner is None:
+            return web.json({"error": "partitions are being assigned; retry"}, status=503, headers=RETRY)
+        if owner == me:
             return await answer()
-        except ServiceUnavailable:
+        forward = {k: v for k, v in request.headers.items() if k.lower() == "authorization"}
+        try:
+            async with app.http_client.get(
+                owner + request.url.path_qs, headers=forward, timeout=PEER
+            ) as response:
+                body = await response.read()
+                return web.bytes(body, content_type=response.content_type, status=response.status)
+        except (TimeoutError, aiohttp.ClientError):
             return web.json(
-                {"error": "partitions are being assigned; retry"}, status=503, headers={"Retry-After": "1"}
+                {"error": f"the worker owning {key} did not answer; retry"}, status=503, headers=RETRY
             )
 
     def zone_info(zone_id: str) -> dict[str, Any]:
@@ -72,7 +125,7 @@ def wire_views(app: Any, settings: Settings, aggs: Aggregates, refs: ReferenceDa
             "site_id": ref.get("site_id") or seen.get("site_id"),
         }
 
-    @app.page("/v1/locations/{key}")
+    @page("/v1/locations/{key}")
     async def location(web: Any, request: Any, key: str) -> Any:
         try:
             entity = parse_entity(key)
@@ -108,7 +161,7 @@ def wire_views(app: Any, settings: Settings, aggs: Aggregates, refs: ReferenceDa
                 raise BadRequest("since: expected epoch seconds") from None
         return time.time() - settings.presence_seconds
 
-    @app.page("/v1/local/maps/{map_id}/locations")
+    @page("/v1/local/maps/{map_id}/locations")
     async def local_map(web: Any, request: Any, map_id: str) -> Any:
         try:
             since = since_of(request)
@@ -116,19 +169,23 @@ def wire_views(app: Any, settings: Settings, aggs: Aggregates, refs: ReferenceDa
             return error(web, 400, str(exc))
         return web.json({"map_id": map_id, "locations": local_map_locations(map_id, since)})
 
-    @app.page("/v1/maps/{map_id}/locations")
+    @page("/v1/maps/{map_id}/locations")
     async def map_locations(web: Any, request: Any, map_id: str) -> Any:
         try:
             since = since_of(request)
         except BadRequest as exc:
             return error(web, 400, str(exc))
-        me = str(app.conf.canonical_url).rstrip("/")
         peers = sorted({str(url).rstrip("/") for url in app.router.tables_metadata()} - {me})
-        timeout = aiohttp.ClientTimeout(total=5)
 
         async def ask(peer: str) -> list[dict[str, Any]]:
             url = f"{peer}/v1/local/maps/{map_id}/locations"
-            async with app.http_client.get(url, params={"since": str(since)}, timeout=timeout) as response:
+            forward = (
+                {"Authorization": request.headers["Authorization"]}
+                if "Authorization" in request.headers
+                else {}
+            )
+            params = {"since": str(since)}
+            async with app.http_client.get(url, params=params, headers=forward, timeout=PEER) as response:
                 response.raise_for_status()
                 return (await response.json())["locations"]
 
@@ -144,7 +201,7 @@ def wire_views(app: Any, settings: Settings, aggs: Aggregates, refs: ReferenceDa
             return error(web, 404, f"unknown map {map_id}")
         return web.json({"map_id": map_id, "locations": sorted(found, key=lambda r: r["key"])})
 
-    @app.page("/v1/zones/{zone_id}/occupancy")
+    @page("/v1/zones/{zone_id}/occupancy")
     async def occupancy(web: Any, request: Any, zone_id: str) -> Any:
         async def answer() -> Any:
             members = []
@@ -167,7 +224,7 @@ def wire_views(app: Any, settings: Settings, aggs: Aggregates, refs: ReferenceDa
 
         return await owned(aggs.members, zone_id, web, request, answer)
 
-    @app.page("/v1/zones/{zone_id}/visits")
+    @page("/v1/zones/{zone_id}/visits")
     async def visits(web: Any, request: Any, zone_id: str) -> Any:
         async def answer() -> Any:
             size = settings.visit_window_seconds
@@ -184,7 +241,7 @@ def wire_views(app: Any, settings: Settings, aggs: Aggregates, refs: ReferenceDa
 
         return await owned(aggs.visit_windows, zone_id, web, request, answer)
 
-    @app.page("/v1/rssi/{mac}")
+    @page("/v1/rssi/{mac}")
     async def rssi(web: Any, request: Any, mac: str) -> Any:
         try:
             beacon = parse_mac(mac)
@@ -205,7 +262,7 @@ def wire_views(app: Any, settings: Settings, aggs: Aggregates, refs: ReferenceDa
 
         return await owned(aggs.rssi_windows, beacon, web, request, answer)
 
-    @app.page("/v1/devices/{mac}/status")
+    @page("/v1/devices/{mac}/status")
     async def device(web: Any, request: Any, mac: str) -> Any:
         try:
             device_mac = parse_mac(mac)

@@ -134,10 +134,12 @@ def http_status(url: str, timeout: float = 2) -> int | None:
         return None
 
 
-def http_json(url: str, timeout: float = 5) -> tuple[int | None, object]:
+def http_json(url: str, timeout: float = 5, headers: dict | None = None) -> tuple[int | None, object]:
     """(status, the JSON body) of a GET; the text when the body is not JSON; (None, reason) when no answer."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(
+            urllib.request.Request(url, headers=headers or {}), timeout=timeout
+        ) as response:
             status, data = response.status, response.read()
     except urllib.error.HTTPError as exc:
         status, data = exc.code, exc.read()

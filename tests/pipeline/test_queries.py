@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 import time
+import urllib.error
+import urllib.request
 
 import orjson
 import scenario
@@ -120,3 +122,28 @@ async def test_restarted_worker_recovers_its_tables(deployment, worker_factory, 
     # A new process with an empty local store: every table comes back from its changelog.
     restarted = worker_factory(deployment)
     assert_expected(wait_for_answers(restarted.port))
+
+
+async def test_query_token_required_when_set(deployment, worker_factory):
+    load_reference(deployment)
+    worker = worker_factory(deployment, MISTPIPE_QUERY_TOKEN="s3cret-query-token")
+    url = f"http://127.0.0.1:{worker.port}/v1/devices/{scenario.AP2}/status"
+    status, body = http_json(url)
+    assert status == 401 and "bearer token" in body["error"]
+    status, _ = http_json(url, headers={"Authorization": "Bearer wrong"})
+    assert status == 401
+    status, _ = http_json(url, headers={"Authorization": "Bearer s3cret-query-token"})
+    assert status == 404  # through: the device is unknown
+    status, _ = http_json(
+        f"http://127.0.0.1:{worker.port}/v1/maps/{scenario.MAP}/locations",
+        headers={"Authorization": "Bearer s3cret-query-token"},
+    )
+    assert status == 200  # the sample map is known from the reference data
+    # Read-only: nothing but GET.
+    request = urllib.request.Request(url, method="POST", data=b"{}")
+    request.add_header("Authorization", "Bearer s3cret-query-token")
+    try:
+        urllib.request.urlopen(request, timeout=5)
+        raise AssertionError("POST accepted")
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 405
