@@ -185,7 +185,7 @@ def create_app(settings: Settings, *, store: str | None = None) -> Pipeline:
         body = parse_body(event.value, mist_topic)
         for e in body.events:
             record = {"t": e.mist_topic, "e": e.event, "ts": e.timestamp, "fp": e.fingerprint}
-            record.update(src=source, rx=received_at_ms)
+            record.update(src={**source, "index": e.index}, rx=received_at_ms)
             await parsed.send(key=e.key, value=orjson.dumps(record), timestamp=e.timestamp)
         if body.events:
             metrics.events_in.labels(mist_topic).inc(len(body.events))

@@ -24,6 +24,7 @@ class ParsedEvent:
     key: str  # the entity the topic's aggregation groups on (falls back to the fingerprint)
     timestamp: float | None  # event time, epoch seconds
     fingerprint: str  # same topic + same content → same fingerprint (dedupe)
+    index: int = 0  # the event's position in its body
 
 
 @dataclass(slots=True)
@@ -114,6 +115,7 @@ def parse_body(raw: bytes, mist_topic: str | None = None) -> ParsedBody:
                 key=entity_key(topic.name, parsed) or print_,
                 timestamp=event_time(normalised),
                 fingerprint=print_,
+                index=index,
             )
         )
     return result

@@ -69,11 +69,13 @@ class ZoneInfo(_Record):
 
 
 class Source(_Record):
-    """Where the raw webhook body was read: the raw Kafka topic, partition and offset."""
+    """Where the raw webhook body was read: the raw Kafka topic, partition and offset; and, for an event,
+    its position in the body (together a unique, ordered identity of the event's delivery)."""
 
     topic: str
     partition: int
     offset: int
+    index: int | None = None
 
 
 class Provenance(_Record):
