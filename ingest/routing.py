@@ -60,13 +60,18 @@ def kafka_topic(mist_topic: str, prefix: str) -> str:
 
 
 def _shared(events: list[dict[str, Any]], *fields: str) -> str | None:
-    values = set()
+    """The one string value that every event has in the first of `fields` it sets, else None."""
+    shared = None
     for event in events:
-        value = next((event[f] for f in fields if event.get(f)), None)
-        if not isinstance(value, str):
+        value = None
+        for f in fields:
+            value = event.get(f)
+            if value:
+                break
+        if not value or not isinstance(value, str) or (shared is not None and value != shared):
             return None
-        values.add(value)
-    return values.pop() if len(values) == 1 else None
+        shared = value
+    return shared
 
 
 def record_key(events: list[dict[str, Any]]) -> bytes | None:

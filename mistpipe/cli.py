@@ -12,8 +12,10 @@ import click
 
 from ingest import cli as ingest_cli
 from mistpipe import __version__
+from mistpipe.bench.cli import bench
 from mistpipe.options import ALL_SETTINGS, with_settings
 from mistpipe.settings import Settings
+from mistpipe.simulator.cli import simulate
 from pipeline import cli as pipeline_cli
 
 
@@ -178,12 +180,18 @@ def schemas_command(out: Path | None) -> None:
     show_default=True,
     help="Load the sample site, map and zone (mistpipe/samples/api) into the reference topics",
 )
+@click.option(
+    "--simulate/--no-simulate",
+    default=True,
+    show_default=True,
+    help="Run `mistpipe simulate`: a site on the sample map posting webhooks to the ingest in real time",
+)
 @with_settings(*ALL_SETTINGS)
-def dev(settings: Settings, port: int, controller_port: int, sample_reference: bool) -> None:
+def dev(settings: Settings, port: int, controller_port: int, sample_reference: bool, simulate: bool) -> None:
     """Run it all locally: the Kafka broker, the topics and the services. Ctrl-C stops what it started."""
     from mistpipe.dev import run_dev
 
-    sys.exit(run_dev(settings, port, controller_port, sample_reference))
+    sys.exit(run_dev(settings, port, controller_port, sample_reference, simulate))
 
 
 # -- the services' own commands, each kept in its package --------------------------------------------------
@@ -192,6 +200,8 @@ main.add_command(pipeline_cli.worker)
 main.add_command(pipeline_cli.reference)
 main.add_command(ingest_cli.ingest)
 main.add_command(ingest_cli.replay)
+main.add_command(simulate)
+main.add_command(bench)
 
 if __name__ == "__main__":
     main()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -17,6 +18,9 @@ from pydantic import SecretStr
 from mistpipe.localkafka import BrokerError, LocalBroker
 from mistpipe.settings import Settings
 
+# "Floor 1" of the sample site, where the simulator walks.
+SAMPLE_MAP = "845a23bf-bed9-e43c-4c86-6fa474be7ae5"
+
 
 @dataclass(frozen=True)
 class Service:
@@ -24,25 +28,42 @@ class Service:
     argv: list[str]
 
 
-def services(settings: Settings) -> list[Service]:
-    """The mistpipe processes that `dev` runs beside the broker, each a `mistpipe` subcommand."""
-    return [
+def services(settings: Settings, simulate: bool = True) -> list[Service]:
+    """The mistpipe processes that `dev` runs beside the broker, each a `mistpipe` subcommand: the ingest,
+    the worker and (unless told not to) a simulated site posting webhooks to the ingest in real time."""
+    found = [
         Service("ingest", ["ingest", "--port", str(settings.ingest_port)]),
         Service("worker", ["worker"]),
     ]
+    if simulate:
+        url = f"http://127.0.0.1:{settings.ingest_port}/webhooks/mist"
+        found.append(Service("simulator", ["simulate", "--url", url]))
+    return found
 
 
 def _env(settings: Settings) -> dict[str, str]:
     """Every setting as its MISTPIPE_* variable, so each service runs with what dev was given."""
     env = dict(os.environ)
     for name, value in settings.model_dump().items():
+        variable = f"MISTPIPE_{name.upper()}"
+        if value is None:  # unset (the query token): not the string "None"
+            env.pop(variable, None)
+            continue
         if isinstance(value, list):  # the secrets: comma-separated, as the variable is read
             value = ",".join(s.get_secret_value() for s in value)
-        env[f"MISTPIPE_{name.upper()}"] = str(value)
+        elif isinstance(value, SecretStr):  # the query token: its value, not "**********"
+            value = value.get_secret_value()
+        env[variable] = str(value)
     return env
 
 
 def _stop(procs: dict[str, subprocess.Popen], timeout: float = 20.0) -> None:
+    simulator = procs.get("simulator")
+    if simulator is not None and simulator.poll() is None:
+        # First, so that its last batches still find the ingest up.
+        simulator.send_signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            simulator.wait(5)
     for proc in procs.values():
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -66,19 +87,24 @@ def _replay_command(settings: Settings, generated_secret: str | None) -> str:
     return f"{prefix}mistpipe replay {samples} --url {url}"
 
 
-def _load_sample_reference(settings: Settings) -> None:
+def _load_sample_reference(settings: Settings, simulate: bool = False) -> None:
     """The sample site, map and zone (Mist's API answers, shipped in mistpipe/samples/api), so that the
-    samples and the simulator are enriched out of the box. Compacted topics: loading twice is harmless."""
+    samples and the simulator are enriched out of the box; with the simulator, its zones on the sample map
+    too (mistpipe/simulator/site). Compacted topics: loading twice is harmless."""
     import asyncio
 
+    from mistpipe.simulator import DEFAULT_REFERENCE, SAMPLE_REFERENCE
     from pipeline.reference import publish, read_files
 
-    files = sorted((Path(__file__).resolve().parent / "samples" / "api").glob("*.json"))
+    folders = DEFAULT_REFERENCE if simulate else (SAMPLE_REFERENCE,)
+    files = [f for folder in folders for f in sorted(folder.glob("*.json"))]
     counts = asyncio.run(publish(settings.kafka_bootstrap, settings.topic_prefix, read_files(files)))
     click.echo("[dev] sample reference data loaded: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
 
 
-def run_dev(settings: Settings, port: int, controller_port: int, sample_reference: bool = True) -> int:
+def run_dev(
+    settings: Settings, port: int, controller_port: int, sample_reference: bool = True, simulate: bool = True
+) -> int:
     # The broker's port decides the bootstrap; settings.kafka_bootstrap is ignored here on purpose.
     broker = LocalBroker(settings.state_dir, port=port, controller_port=controller_port)
     started_broker = not broker.status().running
@@ -102,13 +128,13 @@ def run_dev(settings: Settings, port: int, controller_port: int, sample_referenc
 
         create_topics(settings)
         if sample_reference:
-            _load_sample_reference(settings)
+            _load_sample_reference(settings, simulate)
         generated = None
         if not settings.webhook_secrets:  # the ingest refuses to run unsigned: give it a secret of this run
             generated = secrets.token_urlsafe()
             settings = settings.model_copy(update={"webhook_secrets": [SecretStr(generated)]})
             click.echo(f"[dev] MISTPIPE_WEBHOOK_SECRETS not set; webhook secret of this run: {generated}")
-        for service in services(settings):
+        for service in services(settings, simulate):
             click.echo(f"[dev] starting {service.name}: mistpipe {' '.join(service.argv)}")
             procs[service.name] = subprocess.Popen(
                 [sys.executable, "-m", "mistpipe.cli", *service.argv], env=_env(settings)
@@ -116,6 +142,13 @@ def run_dev(settings: Settings, port: int, controller_port: int, sample_referenc
         click.echo(
             f"[dev] running: Kafka at {settings.kafka_bootstrap}. Ctrl-C stops everything dev started."
         )
+        if simulate:
+            web = f"http://127.0.0.1:{settings.web_port}"
+            click.echo(
+                f"[dev] a simulated site posts webhooks to the ingest (--no-simulate: none); "
+                f"the live floor map: {web}/map"
+            )
+            click.echo(f"[dev] query it: curl -s {web}/v1/maps/{SAMPLE_MAP}")
         click.echo(f"[dev] replay the samples: {_replay_command(settings, generated)}")
         while not stopping:
             for name, proc in procs.items():

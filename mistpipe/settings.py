@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     accept_sha1: bool = Field(False, description="Also accept X-Mist-Signature (HMAC-SHA1)")
     allow_unsigned: bool = Field(False, description="Run the ingest without a webhook secret (insecure)")
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1, description="Largest body accepted (413 above)")
+    max_events_per_body: int = Field(10_000, ge=1, description="Most events in one body (413 above)")
+    body_timeout_s: float = Field(
+        30.0, gt=0, description="Time a sender has to send a whole body (408 after it; its slot is freed)"
+    )
     max_inflight: int = Field(1024, ge=1, description="Requests in flight before the ingest answers 503")
     produce_timeout_s: float = Field(5.0, gt=0, description="Wait for Kafka's ack before answering 503")
 
@@ -47,6 +51,11 @@ class Settings(BaseSettings):
         86400.0,
         gt=0,
         description="Aggregates (locations, zone members, windows) kept after their last update",
+    )
+    session_timeout_s: float = Field(
+        60.0,
+        ge=6,
+        description="A worker that stops heartbeating (crashed) loses its partitions to the others after it",
     )
 
     @field_validator("webhook_secrets", mode="before")

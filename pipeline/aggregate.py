@@ -424,10 +424,87 @@ def add_rssi_sample(window: Mapping[str, Any] | None, ap: str, rssi: float, ts: 
     return out
 
 
+# -- deliveries: counting each event once under at-least-once delivery ------------------------------------
+#
+# Faust is at-least-once: after a crash the records since the last commit are read again, and the enrich stage
+# may even publish an event twice, at two offsets of its enriched topic. Every enriched record names its
+# delivery: `mist.source` = {topic, partition, offset} of the raw body, and the event's `index` in it. The
+# records of one key that come from one raw partition reach the aggregates in (offset, index) order: the raw
+# partition is read in order, the re-keying keeps the order of each key, and a re-read after a crash starts
+# again from an earlier point, sending nothing before what it re-sends. So a value that remembers, per raw
+# partition, the last delivery it counted (its watermarks) knows a delivery it already counted: it is at or
+# below the watermark. Copies of one event in different bodies are different deliveries: the dedupe stage
+# drops them upstream, by fingerprint.
+#
+# Only counting aggregates need watermarks (RSSI windows). The others are unchanged by a second application of
+# the same event by construction: newest-wins values (locations, devices, alerts), the zone history (an event
+# already in it is a duplicate), visit windows (keyed by visit id).
+
+WATERMARKS = "_w"  # the field of a stored value holding its watermarks (a "_" field: never shown by the API)
+Delivery = tuple[str, list[int]]  # ("<raw topic>:<partition>", [offset, index])
+
+
+def delivery_of(event: Mapping[str, Any]) -> Delivery | None:
+    """The delivery of an enriched record, from `mist.source`; None when it carries none."""
+    source = (event.get("mist") or {}).get("source")
+    if not isinstance(source, Mapping) or source.get("offset") is None:
+        return None
+    return f"{source.get('topic')}:{source.get('partition')}", [
+        int(source["offset"]),
+        int(source.get("index") or 0),
+    ]
+
+
+def delivered(marks: Mapping[str, list[int]] | None, delivery: Delivery | None) -> bool:
+    """True when `delivery` is at or below the watermark of its raw partition: counted already."""
+    if delivery is None or not marks:
+        return False
+    mark = marks.get(delivery[0])
+    return mark is not None and list(delivery[1]) <= list(mark)
+
+
+def mark_delivered(marks: Mapping[str, list[int]] | None, delivery: Delivery | None) -> dict[str, list[int]]:
+    """The watermarks once `delivery` is counted (the same, copied, when there is no delivery)."""
+    out = {k: list(v) for k, v in (marks or {}).items()}
+    if delivery is not None:
+        source, position = delivery
+        if source not in out or list(position) > out[source]:
+            out[source] = list(position)
+    return out
+
+
+def rssi_deliveries(
+    mist_topic: str, event: Mapping[str, Any], size_s: float
+) -> dict[tuple[str, float], list[tuple[str, float, float]]]:
+    """The samples of one enriched RSSI event by window: {(mac, window start): [(ap, rssi, ts), ...]}."""
+    out: dict[tuple[str, float], list[tuple[str, float, float]]] = {}
+    for mac, ap, value, ts in rssi_samples(mist_topic, event):
+        out.setdefault((mac, window_start(ts, size_s)), []).append((ap, value, ts))
+    return out
+
+
+def add_rssi_delivery(
+    window: Mapping[str, Any] | None,
+    samples: Iterable[tuple[str, float, float]],
+    delivery: Delivery | None,
+) -> dict[str, Any] | None:
+    """The window value (as stored: with its watermarks) after the samples one delivery brings to it, or None
+    when the window counted this delivery already. Without a delivery, the samples are always counted."""
+    marks = window.get(WATERMARKS) if window else None
+    if delivered(marks, delivery):
+        return None
+    out: dict[str, Any] = {k: v for k, v in (window or {}).items() if not k.startswith("_")}
+    for ap, value, ts in samples:
+        out = add_rssi_sample(out, ap, value, ts)
+    out[WATERMARKS] = mark_delivered(marks, delivery)
+    return out
+
+
 def rssi_window_view(window: Mapping[str, Any] | None, start: float, size_s: float) -> dict[str, Any]:
-    """{"start", "end", "aps": {ap: {"count", "sum", "min", "max", "last"}}}, APs in MAC order."""
+    """{"start", "end", "aps": {ap: {"count", "sum", "min", "max", "last"}}}, APs in MAC order (the stored
+    value's own "_" fields, its watermarks, are not APs)."""
     aps = {}
-    for ap in sorted(window or ()):
+    for ap in sorted(k for k in window or () if not k.startswith("_")):
         s = window[ap]  # type: ignore[index]
         aps[ap] = {"count": s["count"], "sum": s["sum"], "min": s["min"], "max": s["max"], "last": s["last"]}
     return {"start": start, "end": start + size_s, "aps": aps}

@@ -21,13 +21,15 @@ import faust
 import orjson
 
 from mistpipe.settings import Settings
+from pipeline import faustfix
 from pipeline.enrich import enrich
 from pipeline.expiry import ExpiryIndex, expire_due
+from pipeline.floor import wire_floor
 from pipeline.guard import each
 from pipeline.metrics import PipelineMetrics
 from pipeline.parse import DeadLetter, parse_body
 from pipeline.reference import ReferenceData, follow
-from pipeline.tables import Aggregates, wire_aggregates
+from pipeline.tables import Aggregates, record_time, wire_aggregates
 from pipeline.views import wire_views
 from topics import headers
 from topics.catalogue import CATALOGUE
@@ -96,6 +98,9 @@ class Pipeline:
     dedupe_index: ExpiryIndex = field(default_factory=ExpiryIndex)
 
 
+faustfix.apply()  # commits wait for every changelog record (see faustfix.py)
+
+
 def create_app(settings: Settings, *, store: str | None = None) -> Pipeline:
     """Build the worker's Faust app. `store` defaults to RocksDB; unit tests may pass "memory://"."""
     store = store or "rocksdb://"
@@ -116,8 +121,16 @@ def create_app(settings: Settings, *, store: str | None = None) -> Pipeline:
         web_bind=settings.web_bind,
         web_host=canonical_host(settings.web_bind),
         web_tables_enabled=False,  # no raw table dumps at /table/...
+        # Nor Faust's other built-in pages, which the query token does not guard: /router/ (the cluster's
+        # hosts and partitions; our views route by themselves), statistics, the service graph.
+        web_router_enabled=False,
+        web_stats_enabled=False,
+        web_graph_enabled=False,
         web_in_thread=False,
         consumer_auto_offset_reset="earliest",
+        # How soon a crashed worker's partitions go to the others (heartbeats: a third of it at most).
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
         producer_acks=-1,
         autodiscover=False,
         logging_config=None,
@@ -152,7 +165,8 @@ def create_app(settings: Settings, *, store: str | None = None) -> Pipeline:
     async def follow_reference() -> None:
         await follow(settings.kafka_bootstrap, prefix, refs)
 
-    # fingerprint -> [first seen (epoch s), partition]; bounded by the dedupe horizon (see expiry.py).
+    # fingerprint -> [first seen (epoch s), partition, offset in mist.parsed]; bounded by the dedupe horizon
+    # (see expiry.py).
     dedupe = app.Table("dedupe", key_type=str, options=table_options)
     pipeline.tables.update(dedupe=dedupe)
 
@@ -186,7 +200,7 @@ def create_app(settings: Settings, *, store: str | None = None) -> Pipeline:
         for e in body.events:
             record = {"t": e.mist_topic, "e": e.event, "ts": e.timestamp, "fp": e.fingerprint}
             record.update(src={**source, "index": e.index}, rx=received_at_ms)
-            await parsed.send(key=e.key, value=orjson.dumps(record), timestamp=e.timestamp)
+            await parsed.send(key=e.key, value=orjson.dumps(record), timestamp=record_time(e.timestamp))
         if body.events:
             metrics.events_in.labels(mist_topic).inc(len(body.events))
         for dead in body.dead:
@@ -204,12 +218,16 @@ def create_app(settings: Settings, *, store: str | None = None) -> Pipeline:
         record = orjson.loads(event.value)
         mist_topic, fp = record["t"], record["fp"]
         if horizon > 0:
-            if fp in dedupe:
+            partition, offset = event.message.partition, event.message.offset
+            seen = dedupe.get(fp)
+            # The same record read again after a crash is no duplicate: its entry may have reached the
+            # changelog without its enriched record. Publishing it twice is harmless (aggregates count each
+            # delivery once).
+            if seen is not None and seen[1:] != [partition, offset]:
                 metrics.duplicates.labels(mist_topic).inc()
                 return
             now = time.time()
-            partition = event.message.partition
-            dedupe[fp] = [now, partition]
+            dedupe[fp] = [now, partition, offset]
             pipeline.dedupe_index.add(now + horizon, partition, fp)
         data = record["e"]
         extra, missing = enrich(mist_topic, data, refs.sites, refs.maps, refs.zones)
@@ -223,7 +241,9 @@ def create_app(settings: Settings, *, store: str | None = None) -> Pipeline:
         }
         if missing:
             metrics.not_enriched.labels(mist_topic, ",".join(missing)).inc()
-        await enriched[mist_topic].send(key=event.key, value=orjson.dumps(out), timestamp=record["ts"])
+        await enriched[mist_topic].send(
+            key=event.key, value=orjson.dumps(out), timestamp=record_time(record["ts"])
+        )
         metrics.events_out.labels(mist_topic).inc()
 
     @app.agent(parsed, concurrency=1)
@@ -240,7 +260,7 @@ def create_app(settings: Settings, *, store: str | None = None) -> Pipeline:
     async def rebuild_dedupe_index() -> None:
         mine = active_partitions(parsed.get_topic_name())
         pipeline.dedupe_index.rebuild(
-            (seen + horizon, partition, fp) for fp, (seen, partition) in dedupe.items() if partition in mine
+            (entry[0] + horizon, entry[1], fp) for fp, entry in dedupe.items() if entry[1] in mine
         )
         metrics.dedupe_keys.set(len(pipeline.dedupe_index))
 
@@ -254,6 +274,7 @@ def create_app(settings: Settings, *, store: str | None = None) -> Pipeline:
     # -- aggregates and the query API --------------------------------------------------------------------
     pipeline.aggs = wire_aggregates(app, settings, metrics, table_options, processing_error)
     wire_views(app, settings, pipeline.aggs, refs)
+    wire_floor(app, settings, pipeline.aggs, refs)  # the live floor map: GET /, /map, /v1/maps/{id}, ...
 
     # -- web ---------------------------------------------------------------------------------------------
     @app.page("/readyz")

@@ -31,6 +31,7 @@ from pipeline.reference import KINDS
     "rssi_window_seconds",
     "retention_seconds",
     "query_token",
+    "session_timeout_s",
 )
 def worker(settings: Settings, loglevel: str) -> None:
     """The Faust worker: parse, deduplicate and enrich every Mist event; tables and the query API."""

@@ -52,6 +52,12 @@ class PipelineMetrics:
         self.expired = Counter(
             "mistpipe_worker_expired_keys", "Table keys expired and tombstoned", ["table"], registry=r
         )
+        self.table_keys = Gauge(
+            "mistpipe_worker_table_keys",
+            "Keys of each aggregate table held for the partitions this worker owns",
+            ["table"],
+            registry=r,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -42,6 +42,7 @@ class State:
         self.retention_s = retention_s
         self._assigned = assigned
         self.index: dict[str, set[str]] = {}
+        self._size = 0
         self.expiry = ExpiryIndex()
         self.on_change = on_change
         table.on_recover(self.rebuild)
@@ -60,15 +61,26 @@ class State:
     def keys_of(self, group: str) -> list[str]:
         return sorted(self.index.get(group, ()))
 
+    def __len__(self) -> int:
+        """Keys held for the partitions this worker owns."""
+        return self._size
+
     def put(self, key: str, value: dict, partition: int, now: float | None = None) -> None:
         """Write `value` at `key` on `partition` (the partition of its record key), changelog included."""
         value["_p"] = partition
+        keys = self.index.setdefault(group_of(key), set())
+        new = key not in keys
         if self.retention_s is not None:
             value["_exp"] = (now or time.time()) + self.retention_s
-            self.expiry.add(value["_exp"], partition, key)
+            # One expiry entry per key, not per write (a busy key would fill the heap for a whole retention):
+            # when the entry of a refreshed key comes due, expire_due finds the later deadline, re-queues it.
+            if new:
+                self.expiry.add(value["_exp"], partition, key)
         self.table.data[key] = value
         self.table.send_changelog(partition, key, value)
-        self.index.setdefault(group_of(key), set()).add(key)
+        if new:
+            keys.add(key)
+            self._size += 1
         if self.on_change:
             self.on_change(key, value)
 
@@ -80,8 +92,9 @@ class State:
     def _unindex(self, key: str) -> None:
         group = group_of(key)
         keys = self.index.get(group)
-        if keys is not None:
+        if keys is not None and key in keys:
             keys.discard(key)
+            self._size -= 1
             if not keys:
                 del self.index[group]
         if self.on_change:
@@ -91,11 +104,13 @@ class State:
         """After a recovery: index and expiry entries of the partitions this worker now owns."""
         mine = self.active_partitions()
         self.index = {}
+        self._size = 0
         entries = []
         for key, value in self.table.data.items():
             if not isinstance(value, dict) or value.get("_p") not in mine:
                 continue
             self.index.setdefault(group_of(key), set()).add(key)
+            self._size += 1
             if "_exp" in value:
                 entries.append((value["_exp"], value["_p"], key))
             if self.on_change:

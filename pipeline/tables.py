@@ -4,6 +4,10 @@ Each source topic is keyed by what its tables group on (DESIGN.md), so a table k
 composite key - always lives on the partition of the record being processed: no repartitioning, except for
 occupancy alerts, which Mist batches per site and which are re-keyed by zone through an internal topic.
 Windows are in event time; retention is by the wall clock since the last update (see state.py).
+
+Faust delivers at least once (after a crash the records since the last commit come again), so every update is
+idempotent per delivery: RSSI windows keep watermarks of the deliveries they counted; the other aggregates are
+newest-wins or keyed by identity (see "deliveries" in aggregate.py).
 """
 
 from __future__ import annotations
@@ -35,6 +39,16 @@ RSSI_TOPICS = ("discovered-raw-rssi", "asset-raw", "asset-raw-rssi", "sdkclient-
 DEVICE_TOPICS = ("device-updowns", "device-events")
 WINDOW_GRACE_S = 15.0  # Mist sends batches within ~5 s: a window closes 15 s (event time) after its end
 TICK_S = 1.0
+# A broker refuses a record whose timestamp is more than log.message.timestamp.after.max.ms ahead of its clock
+# (1 h by default since Kafka 4.0), and no record carries one past int64 milliseconds (a send raises, or fails
+# after the fact and the record is lost). An event time beyond that stays in the value, not on the record.
+MAX_AHEAD_S = 1800.0
+
+
+def record_time(ts: float | None) -> float | None:
+    """The Kafka timestamp of a record about event time `ts`: `ts`, or None (the time of sending) when a
+    broker would refuse it."""
+    return ts if ts is not None and 0 <= ts <= time.time() + MAX_AHEAD_S else None
 
 
 @dataclass
@@ -49,6 +63,16 @@ class Aggregates:
     alerts: State
     zones_seen: dict[str, dict[str, Any]] = field(default_factory=dict)  # zone id -> name, site, map
     map_index: dict[str, set[str]] = field(default_factory=dict)  # map id -> entity keys (local partitions)
+
+    def all(self) -> tuple[State, ...]:
+        return (
+            self.locations,
+            self.members,
+            self.visit_windows,
+            self.rssi_windows,
+            self.devices,
+            self.alerts,
+        )
 
 
 def wire_aggregates(
@@ -81,11 +105,17 @@ def wire_aggregates(
         if value is not None and value.get("map_id"):
             map_index.setdefault(value["map_id"], set()).add(key)
 
+    published: dict[str, int] = {}  # RSSI window key -> its sample count when last published
+
+    def forget_published(key: str, value: dict | None) -> None:
+        if value is None:  # the window expired: no memory of it is kept either
+            published.pop(key, None)
+
     aggs = Aggregates(
         locations=State(table("locations"), retention, assigned, on_change=index_map),
         members=State(table("zone-members"), retention, assigned),
         visit_windows=State(table("zone-visit-windows"), retention, assigned),
-        rssi_windows=State(table("rssi-windows"), retention, assigned),
+        rssi_windows=State(table("rssi-windows"), retention, assigned, on_change=forget_published),
         devices=State(table("devices"), None, assigned),
         alerts=State(table("occupancy-alerts"), None, assigned),
         map_index=map_index,
@@ -109,6 +139,8 @@ def wire_aggregates(
     # -- locations ---------------------------------------------------------------------------------------
     async def locations_one(event: Any) -> None:
         data = orjson.loads(event.value)
+        if not (data.get("mac") or data.get("id")):
+            return  # valid for its model (an empty `id`), but no one to locate
         mist_topic = data["mist"]["topic"]
         record = agg.location_record(mist_topic, data)
         key = record["key"]
@@ -140,15 +172,23 @@ def wire_aggregates(
             "dwell_s": exited - entered,
             "retracted": retracted,
         }
-        await visits_out.send(key=zone_id, value=orjson.dumps(record), timestamp=exited)
+        await visits_out.send(key=zone_id, value=orjson.dumps(record), timestamp=record_time(exited))
 
     def change_window(zone_id: str, visit: list, member: str, add: bool, partition: int) -> None:
+        """Add (or remove) a visit in the window of its exit; idempotent: a visit is keyed by its id."""
         entered, exited = visit
         start = agg.window_start(exited, window)
         key = composite(zone_id, start)
         current = public(aggs.visit_windows.get(key))
         vid = agg.visit_id(member, entered)
-        updated = agg.add_visit(current, vid, exited - entered) if add else agg.remove_visit(current, vid)
+        if add:
+            if current is not None and current["visits"].get(vid) == float(exited - entered):
+                return  # counted already
+            updated = agg.add_visit(current, vid, exited - entered)
+        else:
+            if current is None or vid not in current["visits"]:
+                return
+            updated = agg.remove_visit(current, vid)
         aggs.visit_windows.put(key, updated, partition)
 
     async def zones_one(event: Any) -> None:
@@ -170,17 +210,25 @@ def wire_aggregates(
         state, added, removed, ignored = agg.apply_zone_event(
             old, member, data.get("type") or "", data["timestamp"], data["trigger"], horizon
         )
-        if state == old:  # a duplicate, or later than the horizon allows
+        if state == old:  # a duplicate (a record read again after a crash), or later than the horizon allows
+            # After a crash the member's value may have reached its changelog without the windows' (two
+            # tables): make sure the visits it holds are counted in their windows (a no-op when they are).
+            for visit in (old or {}).get("visits", ()):
+                change_window(zone_id, visit, member, True, partition)
             return
         state["zone"] = zone
+        # The windows first, then the member: their changelog records are sent in this order, so a member
+        # value restored after a crash implies (on one broker) that its windows were written too.
+        for visit in removed:
+            change_window(zone_id, visit, member, False, partition)
+        for visit in added:
+            change_window(zone_id, visit, member, True, partition)
         aggs.members.put(key, state, partition)
         if ignored > 0:  # negative when a late enter pairs an exit that was ignored so far
             metrics.zone_exits_ignored.labels(data["mist"]["topic"]).inc(ignored)
         for visit in removed:
-            change_window(zone_id, visit, member, False, partition)
             await publish_visit(zone_id, zone, member, state, visit, retracted=True)
         for visit in added:
-            change_window(zone_id, visit, member, True, partition)
             await publish_visit(zone_id, zone, member, state, visit, retracted=False)
 
     @app.agent(source(*ZONE_TOPICS), concurrency=1)
@@ -193,7 +241,7 @@ def wire_aggregates(
     # partition is idle, so the last windows close too. Windows waiting to close: (end, partition, key).
     stream_time: dict[int, tuple[float, float]] = {}
     open_windows: list[tuple[float, int, str]] = []
-    published: dict[str, int] = {}  # window key -> sample count when last published
+    queued: set[str] = set()  # the keys in open_windows: one entry per window, not per sample
 
     def clock(partition: int, wall: float) -> float:
         newest, seen_at = stream_time.get(partition, (0.0, wall))
@@ -205,6 +253,7 @@ def wire_aggregates(
             if end + WINDOW_GRACE_S > clock(partition, wall):
                 return
             heapq.heappop(open_windows)
+            queued.discard(key)
             value = public(aggs.rssi_windows.get(key))
             if value is None:
                 continue
@@ -214,21 +263,29 @@ def wire_aggregates(
             published[key] = count
             mac, start = group_of(key), float(key.rsplit("|", 1)[1])
             view = agg.rssi_window_view(value, start, rssi_size)
-            await rssi_out.send(key=mac, value=orjson.dumps({"mac": mac, **view}), timestamp=view["end"])
+            await rssi_out.send(
+                key=mac, value=orjson.dumps({"mac": mac, **view}), timestamp=record_time(view["end"])
+            )
 
     async def rssi_one(event: Any) -> None:
         data = orjson.loads(event.value)
         partition = event.message.partition
         wall = time.time()
-        for mac, ap, value, ts in agg.rssi_samples(data["mist"]["topic"], data):
-            start = agg.window_start(ts, rssi_size)
+        # Counting is not idempotent: each window value keeps the watermarks of the deliveries it counted, so
+        # that a record read again after a crash, or published twice, is not counted twice (aggregate.py).
+        delivery = agg.delivery_of(data)
+        for (mac, start), samples in agg.rssi_deliveries(data["mist"]["topic"], data, rssi_size).items():
             key = composite(mac, start)
-            current = public(aggs.rssi_windows.get(key))
-            aggs.rssi_windows.put(key, agg.add_rssi_sample(current, ap, value, ts), partition, wall)
+            updated = agg.add_rssi_delivery(aggs.rssi_windows.get(key), samples, delivery)
+            if updated is None:  # this window counted this delivery already
+                continue
+            aggs.rssi_windows.put(key, updated, partition, wall)
             # A sample for an already published window re-opens it: it is published again, updated.
-            heapq.heappush(open_windows, (start + rssi_size, partition, key))
+            if key not in queued:
+                queued.add(key)
+                heapq.heappush(open_windows, (start + rssi_size, partition, key))
             newest = stream_time.get(partition, (0.0, wall))[0]
-            stream_time[partition] = (max(newest, ts), wall)
+            stream_time[partition] = (max(newest, max(ts for _, _, ts in samples)), wall)
         await close_windows(wall)
 
     @app.agent(source(*RSSI_TOPICS), concurrency=1)
@@ -277,16 +334,20 @@ def wire_aggregates(
             deleted = state.expire()
             if deleted:
                 metrics.expired.labels(state.name).inc(deleted)
+        for state in aggs.all():
+            metrics.table_keys.labels(state.name).set(len(state))
 
     @aggs.rssi_windows.table.on_recover
     async def reopen_windows() -> None:
         # Windows restored from the changelog close (and publish) like the others: faust #385 is about
         # windows that never expire after recovery; here every restored window is queued again.
         open_windows.clear()
+        queued.clear()
         mine = aggs.rssi_windows.active_partitions()
         for key, value in aggs.rssi_windows.table.data.items():
             if isinstance(value, dict) and value.get("_p") in mine:
                 start = float(key.rsplit("|", 1)[1])
                 heapq.heappush(open_windows, (start + rssi_size, value["_p"], key))
+                queued.add(key)
 
     return aggs

@@ -961,3 +961,141 @@ def test_every_state_round_trips_through_json():
     event = {"mac": device["mac"], "type": "AP_DISCONNECTED", "timestamp": 1749106900}
     assert agg.apply_device_event(roundtrip(device), event) == agg.apply_device_event(device, event)
     assert agg.newer_alert(roundtrip(alert), alert) is False
+
+
+# -- deliveries: each event counted once under at-least-once delivery -----------------------------------
+
+
+def rssi_record(
+    offset: int, index: int, rssi: int, ts: float, ap="5c5b350e55c8", partition=0, topic="mist.x"
+):
+    """An enriched discovered-raw-rssi record from raw `topic`[`partition`] at `offset`, event `index`."""
+    return {
+        "mac": "ed2cc53f2770",
+        "device_id": f"00000000-0000-0000-1000-{ap}",
+        "rssi": rssi,
+        "timestamp": ts,
+        "mist": {
+            "topic": "discovered-raw-rssi",
+            "source": {"topic": topic, "partition": partition, "offset": offset, "index": index},
+        },
+    }
+
+
+def apply_rssi(windows: dict, record: dict) -> dict:
+    """What the rssi agent does with one record: its samples, by window, once per delivery."""
+    out = dict(windows)
+    delivery = agg.delivery_of(record)
+    for key, samples in agg.rssi_deliveries("discovered-raw-rssi", record, 60).items():
+        updated = agg.add_rssi_delivery(out.get(key), samples, delivery)
+        if updated is not None:
+            out[key] = roundtrip(updated)  # as the changelog stores it
+    return out
+
+
+def fold_rssi(records, windows=None) -> dict:
+    windows = windows or {}
+    for record in records:
+        windows = apply_rssi(windows, record)
+    return windows
+
+
+def test_delivery_of_an_enriched_record():
+    record = rssi_record(7, 2, -70, 10.0, partition=3, topic="mist.discovered-raw-rssi")
+    assert agg.delivery_of(record) == ("mist.discovered-raw-rssi:3", [7, 2])
+    assert agg.delivery_of({"mist": {"source": {}}}) is None
+    assert agg.delivery_of({}) is None
+    marks = agg.mark_delivered(None, ("t:0", [7, 2]))
+    assert marks == {"t:0": [7, 2]}
+    assert agg.delivered(marks, ("t:0", [7, 2])) and agg.delivered(marks, ("t:0", [7, 1]))
+    assert agg.delivered(marks, ("t:0", [6, 9]))
+    assert not agg.delivered(marks, ("t:0", [7, 3])) and not agg.delivered(marks, ("t:0", [8, 0]))
+    assert not agg.delivered(marks, ("t:1", [0, 0]))  # another raw partition: its own watermark
+    assert not agg.delivered(marks, None)
+    assert agg.mark_delivered(marks, ("t:0", [3, 0])) == marks  # never goes back
+    assert agg.mark_delivered(marks, None) == marks
+
+
+def test_reapplying_the_same_rssi_delivery_changes_nothing():
+    first = rssi_record(5, 0, -70, 10.0)
+    windows = fold_rssi([first])
+    assert fold_rssi([first], windows) == windows  # read again after a crash
+    assert fold_rssi([{**first, "rssi": -99}], windows) == windows  # same delivery: never counted twice
+    later = rssi_record(5, 1, -60, 11.0)  # the next event of the same body
+    both = fold_rssi([later], windows)
+    (stats,) = (v["5c5b350e55c8"] for v in both.values())
+    assert (stats["count"], stats["sum"]) == (2, -130.0)
+    assert fold_rssi([first, later], both) == both
+    # A copy of the event in another body (another delivery) counts: the dedupe stage drops such copies.
+    other = fold_rssi([rssi_record(9, 0, -70, 10.0, partition=1)], both)
+    assert next(iter(other.values()))["5c5b350e55c8"]["count"] == 3
+    # The API shows the statistics, never the watermarks.
+    (key,) = both
+    assert agg.rssi_window_view(both[key], 0.0, 60)["aps"].keys() == {"5c5b350e55c8"}
+
+
+def test_an_sdk_scan_delivery_counts_all_its_samples_once():
+    scan = {
+        "mac": "70ef0071535f",
+        "last_seen": 50,
+        "scan_data": [
+            {"ap": "5c5b352f587e", "rssi": -70, "timestamp": 50},
+            {"ap": "5c5b352f5880", "rssi": -65, "timestamp": 52},
+            {"ap": "5c5b352f5880", "rssi": -61, "timestamp": 70},  # the next window
+        ],
+        "mist": {"source": {"topic": "t", "partition": 0, "offset": 1, "index": 0}},
+    }
+    windows = {}
+    for _ in range(2):
+        for key, samples in agg.rssi_deliveries("sdkclient-scan-data", scan, 60).items():
+            updated = agg.add_rssi_delivery(windows.get(key), samples, agg.delivery_of(scan))
+            if updated is not None:
+                windows[key] = updated
+    assert {
+        key: sum(s["count"] for k, s in w.items() if k != agg.WATERMARKS) for key, w in windows.items()
+    } == {
+        ("70ef0071535f", 0.0): 2,
+        ("70ef0071535f", 60.0): 1,
+    }
+
+
+@PROPS
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 2), st.integers(-100, -20), st.integers(0, 150)), min_size=1, max_size=25
+    ),
+    st.data(),
+)
+def test_rssi_windows_survive_a_crash_and_a_re_read(samples, data):
+    """The at-least-once model: the records of one raw partition in (offset, index) order; a crash after
+    record k; the table restored from a changelog prefix (state after record j <= k); the stream read again
+    from the last commit c <= j, maybe with some records published twice. The result is a single run's."""
+    records = [
+        rssi_record(i // 3, i % 3, rssi, ts + i / 1000, ap=f"5c5b350e55c{ap}")
+        for i, (ap, rssi, ts) in enumerate(samples)
+    ]
+    once = fold_rssi(records)
+    k = data.draw(st.integers(0, len(records)))
+    j = data.draw(st.integers(0, k))
+    c = data.draw(st.integers(0, j))
+    restored = fold_rssi(records[:j])
+    again = [r for r in records[c:] for _ in range(data.draw(st.integers(1, 2)))]
+    assert fold_rssi(again, restored) == once
+
+
+def test_reapplying_any_event_changes_no_other_aggregate():
+    """Newest-wins values and sets keyed by identity need no watermark: the same event twice is a no-op."""
+    location = agg.location_record("location", enriched("location")[0])
+    assert agg.newer_location(location, dict(location)) is False
+    state, _, _, _ = agg.apply_zone_event(None, "m", "wifi", 10, "enter", 600)
+    state, added, _, _ = agg.apply_zone_event(state, "m", "wifi", 70, "exit", 600)
+    assert added == [[10.0, 70.0]]
+    again = agg.apply_zone_event(roundtrip(state), "m", "wifi", 70, "exit", 600)
+    assert again == (roundtrip(state), [], [], 0)
+    window = agg.add_visit(None, agg.visit_id("m", 10), 60)
+    assert agg.add_visit(window, agg.visit_id("m", 10), 60) == window
+    for event in enriched("device-updowns"):
+        device = agg.apply_device_event(None, event)
+        assert agg.apply_device_event(device, event) is None
+    alert = agg.occupancy_alerts(enriched("occupancy-alerts")[0])[0][1]
+    assert agg.newer_alert(alert, dict(alert)) is False

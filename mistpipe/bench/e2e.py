@@ -1,0 +1,197 @@
+"""`mistpipe bench e2e`: a steady offered load through the ingest and a worker; the time from POST to the
+change being visible in the query API.
+
+The load (this process, asyncio + aiohttp, keep-alive connections): signed bodies of 10 events by the mix
+of the pipeline bench (50 % location, 40 % RSSI, 10 % zone), sent on a fixed schedule (open loop: a slow
+answer does not slow the offer), with current timestamps. Sampling: about 4 bodies a second are probes, a
+location body whose first event is an entity never seen before; from just before its POST, the probe
+polls `GET /v1/locations/{mac}` until it answers 200: that is the latency. It polls every 25 ms, then (once
+it waited over 0.5 s) at 5 % of the time waited, so that the resolution is 25 ms or 5 %, and a worker
+that falls behind is not swamped by the probes themselves; a probe gives up after 120 s and counts as 120 s
+(a lower bound) in the percentiles. A handful of probes in flight cost the worker far less than the load.
+A warm-up (no probes) runs before the measured seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from pathlib import Path
+
+import aiohttp
+import orjson
+
+from ingest.server import WEBHOOK_PATH
+from ingest.signature import sign
+from mistpipe.bench.common import (
+    Service,
+    deployment,
+    free_port,
+    kafka,
+    load_reference,
+    peak_rss_mb,
+    percentile,
+    profiled,
+    running,
+    say,
+    workdir,
+)
+from mistpipe.bench.loadgen import EVENTS_PER_BODY, MIX, Generator, World, _mac
+
+PROBES_PER_S = 4.0
+POLL_S = 0.025
+GIVE_UP_S = 120.0
+
+
+async def drive(
+    gen: Generator, secret: str, url: str, web: str, rate: float, seconds: float, warmup: float
+) -> dict:
+    bodies_per_s = rate / EVENTS_PER_BODY
+    probe_every = max(1, round(bodies_per_s / PROBES_PER_S))
+    latencies: list[float] = []
+    stats = {"sent": 0, "ok": 0, "failed": 0, "lost": 0, "late_s": 0.0, "measured_events": 0}
+    tasks: set[asyncio.Task] = set()
+    rnd = gen.rnd
+    headers = {"Content-Type": "application/json", "User-Agent": "Mist-webhook"}
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with (
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=512), timeout=timeout) as posts,
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64), timeout=timeout) as gets,
+    ):
+
+        async def send(raw: bytes, probe: str | None) -> None:
+            started = time.perf_counter()
+            try:
+                async with posts.post(url, data=raw, headers={**headers, **sign(raw, secret)}) as response:
+                    await response.read()
+                    status = response.status
+            except (aiohttp.ClientError, TimeoutError):
+                status = None
+            if status != 200:
+                stats["failed"] += 1
+                return
+            stats["ok"] += 1
+            if probe is None:
+                return
+            while time.perf_counter() - started < GIVE_UP_S:
+                with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                    async with gets.get(f"{web}/v1/locations/{probe}") as response:
+                        await response.read()
+                        if response.status == 200:
+                            latencies.append(time.perf_counter() - started)
+                            return
+                # Every 25 ms at first, then at 5 % of the time waited: an overloaded worker is not swamped
+                # by the probes' own requests, and the resolution stays within 5 %.
+                await asyncio.sleep(max(POLL_S, 0.05 * (time.perf_counter() - started)))
+            stats["lost"] += 1
+
+        start = time.perf_counter()
+        measured_from = start + warmup
+        end = measured_from + seconds
+        k = 0
+        while True:
+            due = start + k / bodies_per_s
+            if due >= end:
+                break
+            now = time.perf_counter()
+            if due > now:
+                await asyncio.sleep(due - now)
+            else:
+                stats["late_s"] = max(stats["late_s"], now - due)
+            measured = due >= measured_from
+            probe = None
+            draw = rnd.random()
+            if measured and k % probe_every == 0:
+                topic, probe = "location", _mac(rnd)
+            else:
+                topic = "location" if draw < MIX[0][1] else "discovered-raw-rssi" if draw < 0.9 else "zone"
+            if probe is None:
+                raw = gen.body(topic, time.time()).raw
+            else:
+                m = rnd.choice(gen.world.maps)
+                events = [gen.location_event(m, time.time(), probe)]
+                events += [gen.location_event(m, time.time()) for _ in range(EVENTS_PER_BODY - 1)]
+                raw = orjson.dumps({"topic": "location", "events": events})
+            task = asyncio.create_task(send(raw, probe))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            stats["sent"] += 1
+            if measured:
+                stats["measured_events"] += EVENTS_PER_BODY
+            k += 1
+        if tasks:
+            await asyncio.gather(*tasks)
+    stats["latencies"] = latencies
+    return stats
+
+
+def run(
+    *,
+    rate: float,
+    seconds: float,
+    partitions: int,
+    bootstrap: str | None,
+    state_dir: Path,
+    report: list[str],
+    profile: Path | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> dict:
+    world = World()
+    gen = Generator(world)
+    with (
+        workdir("e2e") as work,
+        kafka(bootstrap, state_dir) as broker,
+        deployment(broker, partitions, "e2e") as d,
+    ):
+        asyncio.run(load_reference(d, world.reference()))
+        web_port, ingest_port = free_port(), free_port()
+        web = f"http://127.0.0.1:{web_port}"
+        url = f"http://127.0.0.1:{ingest_port}{WEBHOOK_PATH}"
+        worker = Service(
+            "worker",
+            ["worker"],
+            d.env(MISTPIPE_WEB_PORT=str(web_port), **(extra_env or {})),
+            work / "worker.log",
+            f"{web}/readyz",
+        )
+        ingest = Service(
+            "ingest",
+            ["ingest", "--port", str(ingest_port)],
+            d.env(**(extra_env or {})),
+            work / "ingest.log",
+            f"http://127.0.0.1:{ingest_port}/readyz",
+        )
+        say("starting the worker and the ingest")
+        with running(worker), running(ingest):
+            warmup = min(3.0, max(1.0, seconds / 5))
+            say(f"offering {rate:,.0f} events/s for {warmup:g}s (warm-up) + {seconds:g}s")
+            with (
+                profiled(worker.pid, profile / "e2e-worker.raw" if profile else None),
+                profiled(ingest.pid, profile / "e2e-ingest.raw" if profile else None),
+            ):
+                stats = asyncio.run(drive(gen, d.secret, url, web, rate, seconds, warmup))
+            rss = peak_rss_mb(worker.pid)
+    # A probe never seen counts as the give-up time: a lower bound, never left out of the percentiles.
+    latencies = [x * 1000 for x in stats["latencies"]] + [GIVE_UP_S * 1000] * stats["lost"]
+    if not stats["ok"]:
+        raise RuntimeError(f"the ingest accepted no body: {stats}")
+    offered = stats["measured_events"] / seconds
+    report += [
+        f"offered: {offered:,.0f} events/s ({rate / EVENTS_PER_BODY:,.0f} bodies/s of {EVENTS_PER_BODY} "
+        "events, "
+        f"50/40/10 % location/RSSI/zone) for {seconds:g}s after a {warmup:g}s warm-up; the generator was at "
+        f"most {stats['late_s'] * 1000:.0f} ms behind its schedule",
+        f"answers: {stats['ok']} x 200, {stats['failed']} not 200",
+        f"probes: {len(stats['latencies'])} visible, {stats['lost']} not within {GIVE_UP_S:g}s; "
+        f"POST -> visible in GET /v1/locations: p50 {percentile(latencies, 50):.0f} ms, "
+        f"p90 {percentile(latencies, 90):.0f} ms, "
+        f"p99 {percentile(latencies, 99):.0f} ms, max {max(latencies):.0f} ms"
+        + (" (lower bounds: probes gave up)" if stats["lost"] else ""),
+        f"worker peak RSS {rss:.0f} MB",
+    ]
+    return {
+        "offered_events_per_s": round(offered, 1),
+        "p50_ms": round(percentile(latencies, 50), 1),
+        "p99_ms": round(percentile(latencies, 99), 1),
+    }
