@@ -12,8 +12,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
+
+from mistpipe.deployment import Deployment
 
 REPO = Path(__file__).resolve().parents[1]
 # The project's research folder sits beside the repository; the product ships its own copy of the samples
@@ -43,35 +44,6 @@ def run_cli(*args: str, env: dict | None = None, timeout: float = 180) -> subpro
 
 
 # -- a deployment of mistpipe on the session broker: its own topics, group and state -----------------------
-
-
-@dataclass
-class Deployment:
-    """One test's mistpipe: unique topic prefix, app id (consumer group), state dir; on the shared broker."""
-
-    bootstrap: str
-    prefix: str
-    partitions: int
-    app_id: str
-    state_dir: Path
-    secret: str = "test-webhook-secret"
-
-    def topic(self, suffix: str) -> str:
-        return self.prefix + suffix
-
-    def env(self, **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MISTPIPE_")}
-        env.update(
-            MISTPIPE_KAFKA_BOOTSTRAP=self.bootstrap,
-            MISTPIPE_TOPIC_PREFIX=self.prefix,
-            MISTPIPE_PARTITIONS=str(self.partitions),
-            MISTPIPE_APP_ID=self.app_id,
-            MISTPIPE_STATE_DIR=str(self.state_dir),
-            MISTPIPE_WEBHOOK_SECRETS=self.secret,
-            PYTHONUNBUFFERED="1",
-        )
-        env.update(extra)
-        return env
 
 
 class Service:

@@ -2,7 +2,7 @@
 
 A benchmark starts its own broker (a LocalBroker on free ports; its data dir is removed afterwards) unless
 it is given one, creates every topic under a unique prefix, runs `python -m mistpipe.cli ingest|worker` as
-subprocesses with the MISTPIPE_* environment (as tests/support.Deployment does), and removes what it made.
+subprocesses with the MISTPIPE_* environment (mistpipe.deployment, as the tests do), and removes what it made.
 """
 
 from __future__ import annotations
@@ -22,10 +22,11 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import click
+
+from mistpipe.deployment import Deployment
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -76,35 +77,6 @@ def kafka(bootstrap: str | None, state_dir: Path) -> Iterator[str]:
     finally:
         broker.stop()
         shutil.rmtree(broker.node_dir, ignore_errors=True)
-
-
-@dataclass
-class Deployment:
-    """One benchmark's mistpipe: a unique topic prefix, app id (consumer group) and state dir."""
-
-    bootstrap: str
-    prefix: str
-    partitions: int
-    app_id: str
-    state_dir: Path
-    secret: str = "bench-webhook-secret"
-
-    def topic(self, suffix: str) -> str:
-        return self.prefix + suffix
-
-    def env(self, **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MISTPIPE_")}
-        env.update(
-            MISTPIPE_KAFKA_BOOTSTRAP=self.bootstrap,
-            MISTPIPE_TOPIC_PREFIX=self.prefix,
-            MISTPIPE_PARTITIONS=str(self.partitions),
-            MISTPIPE_APP_ID=self.app_id,
-            MISTPIPE_STATE_DIR=str(self.state_dir),
-            MISTPIPE_WEBHOOK_SECRETS=self.secret,
-            PYTHONUNBUFFERED="1",
-        )
-        env.update(extra)
-        return env
 
 
 async def _create_topics(d: Deployment, extra: list[str]) -> None:
