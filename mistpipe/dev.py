@@ -116,6 +116,7 @@ def run_dev(
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     procs: dict[str, subprocess.Popen] = {}
+    service_logs: dict[str, Path | None] = {}
     code = 0
     try:
         click.echo(f"[dev] starting Kafka {broker.version} on {broker.bootstrap} (log: {broker.log})")
@@ -134,11 +135,22 @@ def run_dev(
             generated = secrets.token_urlsafe()
             settings = settings.model_copy(update={"webhook_secrets": [SecretStr(generated)]})
             click.echo(f"[dev] MISTPIPE_WEBHOOK_SECRETS not set; webhook secret of this run: {generated}")
+        logs = Path(settings.state_dir) / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
         for service in services(settings, simulate):
-            click.echo(f"[dev] starting {service.name}: mistpipe {' '.join(service.argv)}")
-            procs[service.name] = subprocess.Popen(
-                [sys.executable, "-m", "mistpipe.cli", *service.argv], env=_env(settings)
-            )
+            # The ingest's and the worker's logs go to files, this run's only (Faust's are long); the
+            # simulator's few lines of progress stay on the console.
+            log = None if service.name == "simulator" else logs / f"{service.name}.log"
+            where = f" (log: {log})" if log else ""
+            click.echo(f"[dev] starting {service.name}: mistpipe {' '.join(service.argv)}{where}")
+            with open(log, "wb") if log else contextlib.nullcontext() as out:
+                procs[service.name] = subprocess.Popen(
+                    [sys.executable, "-m", "mistpipe.cli", *service.argv],
+                    env=_env(settings),
+                    stdout=out,
+                    stderr=subprocess.STDOUT if out else None,
+                )
+            service_logs[service.name] = log
         click.echo(
             f"[dev] running: Kafka at {settings.kafka_bootstrap}. Ctrl-C stops everything dev started."
         )
@@ -154,6 +166,9 @@ def run_dev(
             for name, proc in procs.items():
                 if proc.poll() is not None:
                     click.echo(f"[dev] {name} exited with {proc.returncode}; stopping the rest", err=True)
+                    if service_logs.get(name):
+                        tail = service_logs[name].read_text(errors="replace").splitlines()[-20:]
+                        click.echo("\n".join(f"[{name}] {line}" for line in tail), err=True)
                     code = 1
                     stopping = True
             time.sleep(0.2)

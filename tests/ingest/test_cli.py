@@ -80,8 +80,9 @@ def test_dev_runs_the_ingest_and_its_replay_command_works(unique):
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
         assert proc.returncode == 0, out
-        assert "[dev] stopped" in out and "ingest stopped" in out
-        assert secret not in out  # printed once by dev, never logged by the ingest
+        ingest_log = (REPO / ".mistpipe" / "logs" / "ingest.log").read_text()
+        assert "[dev] stopped" in out and "ingest stopped" in ingest_log
+        assert secret not in ingest_log  # printed once by dev, never logged by the ingest
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -48,6 +48,10 @@ def test_dev_starts_everything_and_ctrl_c_stops_it(unique):
             if "replay the samples:" in line:  # printed once everything runs
                 break
         assert broker.status().running
+        # The services' logs go to files under the state dir; the console keeps dev's own lines.
+        [worker_line] = [line for line in lines if line.startswith("[dev] starting worker:")]
+        assert worker_line.rstrip().endswith(f"(log: {REPO / '.mistpipe' / 'logs' / 'worker.log'})")
+        assert not any("[^Worker]" in line for line in lines)
         found = asyncio.run(list_topics(broker.bootstrap, [s.name for s in all_topics(prefix)]))
         assert len(found) == len(all_topics(prefix))
         assert {info.partitions for info in found.values()} == {2}
