@@ -22,9 +22,7 @@ partitions: `/v1/rssi` asks every worker (`/v1/local/rssi`) and merges, as `/v1/
 from __future__ import annotations
 
 import asyncio
-import functools
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +32,7 @@ from mistpipe.settings import Settings
 from pipeline.reference import ReferenceData
 from pipeline.state import group_of, public
 from pipeline.tables import Aggregates
-from pipeline.views import authorized
+from pipeline.views import guarded_pages
 
 STATIC = Path(__file__).resolve().parent / "static"
 CONTENT_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
@@ -106,20 +104,7 @@ def wire_floor(app: Any, settings: Settings, aggs: Aggregates, refs: ReferenceDa
     def error(web: Any, status: int, message: str, headers: dict | None = None) -> Any:
         return web.json({"error": message}, status=status, headers=headers)
 
-    def page(path: str) -> Callable:
-        """A read-only GET view behind the query token, as every query of views.py."""
-
-        def decorate(handler: Callable[..., Awaitable[Any]]) -> Any:
-            @functools.wraps(handler)
-            async def guarded(web: Any, request: Any, **params: str) -> Any:
-                if not authorized(request, token):
-                    headers = {"WWW-Authenticate": 'Bearer realm="mistpipe"'}
-                    return error(web, 401, "a valid bearer token is required", headers)
-                return await handler(web, request, **params)
-
-            return app.page(path)(guarded)
-
-        return decorate
+    page = guarded_pages(app, token)  # as every query of views.py
 
     def forwarded(request: Any) -> dict[str, str]:
         return {k: v for k, v in request.headers.items() if k.lower() == "authorization"}

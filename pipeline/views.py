@@ -59,15 +59,11 @@ def authorized(request: Any, token: bytes | None) -> bool:
     return hmac.compare_digest(given, b"Bearer " + token)
 
 
-def wire_views(app: Any, settings: Settings, aggs: Aggregates, refs: ReferenceData) -> None:
-    token = settings.query_token.get_secret_value().encode() if settings.query_token else None
-
-    def error(web: Any, status: int, message: str) -> Any:
-        return web.json({"error": message}, status=status)
+def guarded_pages(app: Any, token: bytes | None) -> Callable[[str], Callable]:
+    """`page(path)`: the decorator of a read-only GET view of the query API, behind the bearer token when one
+    is set (401 with WWW-Authenticate without it). Every data page of the worker is made with it."""
 
     def page(path: str) -> Callable:
-        """A read-only GET view of the query API, behind the bearer token when one is set."""
-
         def decorate(handler: Callable[..., Awaitable[Any]]) -> Any:
             @functools.wraps(handler)
             async def guarded(web: Any, request: Any, **params: str) -> Any:
@@ -81,6 +77,17 @@ def wire_views(app: Any, settings: Settings, aggs: Aggregates, refs: ReferenceDa
             return app.page(path)(guarded)
 
         return decorate
+
+    return page
+
+
+def wire_views(app: Any, settings: Settings, aggs: Aggregates, refs: ReferenceData) -> None:
+    token = settings.query_token.get_secret_value().encode() if settings.query_token else None
+
+    def error(web: Any, status: int, message: str) -> Any:
+        return web.json({"error": message}, status=status)
+
+    page = guarded_pages(app, token)
 
     partitioner = DefaultPartitioner()
     all_partitions = list(range(settings.partitions))
