@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from mistpipe.options import with_settings
+from mistpipe.options import webhook_sender, with_settings
 from mistpipe.settings import Settings, load
 
 INGEST_SETTINGS = (
@@ -47,17 +47,7 @@ def ingest(settings: Settings, host: str, port: int | None) -> None:
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option(
-    "--url",
-    default=None,
-    help="The ingest's webhook URL [default: http://127.0.0.1:<ingest port>/webhooks/mist]",
-)
-@click.option(
-    "--secret",
-    envvar="MISTPIPE_REPLAY_SECRET",
-    default=None,
-    help="Webhook secret to sign with [MISTPIPE_REPLAY_SECRET, else the first of MISTPIPE_WEBHOOK_SECRETS]",
-)
+@webhook_sender
 @click.option(
     "--rate", type=click.FloatRange(min=0, min_open=True), default=None, help="Bodies per second at most"
 )
@@ -70,13 +60,6 @@ def ingest(settings: Settings, host: str, port: int | None) -> None:
     default=1,
     show_default=True,
     help="Requests at once (1 keeps order)",
-)
-@click.option(
-    "--retries",
-    type=click.IntRange(min=0),
-    default=5,
-    show_default=True,
-    help="Retries of a 503 or connection error",
 )
 def replay(
     paths: tuple[Path, ...],

@@ -57,3 +57,31 @@ def with_settings(*fields: str) -> Callable:
 
 
 ALL_SETTINGS = tuple(Settings.model_fields)
+
+
+def webhook_sender(command: Callable) -> Callable:
+    """--url, --secret and --retries: the options of a command that posts signed webhooks to the ingest
+    (`mistpipe replay`, `mistpipe simulate`)."""
+    for option in (
+        click.option(
+            "--retries",
+            type=click.IntRange(min=0),
+            default=5,
+            show_default=True,
+            help="Retries of a 503 or connection error",
+        ),
+        click.option(
+            "--secret",
+            envvar="MISTPIPE_REPLAY_SECRET",
+            default=None,
+            help="Webhook secret to sign with [MISTPIPE_REPLAY_SECRET, else the first of "
+            "MISTPIPE_WEBHOOK_SECRETS]",
+        ),
+        click.option(
+            "--url",
+            default=None,
+            help="The ingest's webhook URL [default: http://127.0.0.1:<ingest port>/webhooks/mist]",
+        ),
+    ):
+        command = option(command)
+    return command

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import click
 
+from mistpipe.options import webhook_sender
 from mistpipe.settings import load
 from mistpipe.simulator import DEFAULT_REFERENCE
 
@@ -33,15 +34,7 @@ async def _wait_for(url: str, seconds: float) -> bool:
 
 
 @click.command()
-@click.option(
-    "--url", default=None, help="Webhook URL [default: http://127.0.0.1:<ingest port>/webhooks/mist]"
-)
-@click.option(
-    "--secret",
-    envvar="MISTPIPE_REPLAY_SECRET",
-    default=None,
-    help="Webhook secret to sign with [MISTPIPE_REPLAY_SECRET, else the first of MISTPIPE_WEBHOOK_SECRETS]",
-)
+@webhook_sender
 @click.option(
     "--clients",
     type=click.IntRange(min=0),
@@ -89,13 +82,6 @@ async def _wait_for(url: str, seconds: float) -> bool:
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
     help="Write every body sent to OUT/sent.jsonl and what was sent and expected to OUT/summary.json",
-)
-@click.option(
-    "--retries",
-    type=click.IntRange(min=0),
-    default=5,
-    show_default=True,
-    help="Retries of a 503 or connection error",
 )
 @click.option(
     "--wait",
