@@ -165,8 +165,7 @@ def create_app(settings: Settings, *, store: str | None = None) -> Pipeline:
     async def follow_reference() -> None:
         await follow(settings.kafka_bootstrap, prefix, refs)
 
-    # fingerprint -> [first seen (epoch s), partition, offset in mist.parsed]; bounded by the dedupe horizon
-    # (see expiry.py).
+    # fingerprint -> [first seen (epoch s), partition]; bounded by the dedupe horizon (see expiry.py).
     dedupe = app.Table("dedupe", key_type=str, options=table_options)
     pipeline.tables.update(dedupe=dedupe)
 
@@ -218,16 +217,12 @@ def create_app(settings: Settings, *, store: str | None = None) -> Pipeline:
         record = orjson.loads(event.value)
         mist_topic, fp = record["t"], record["fp"]
         if horizon > 0:
-            partition, offset = event.message.partition, event.message.offset
-            seen = dedupe.get(fp)
-            # The same record read again after a crash is no duplicate: its entry may have reached the
-            # changelog without its enriched record. Publishing it twice is harmless (aggregates count each
-            # delivery once).
-            if seen is not None and seen[1:] != [partition, offset]:
+            if fp in dedupe:
                 metrics.duplicates.labels(mist_topic).inc()
                 return
             now = time.time()
-            dedupe[fp] = [now, partition, offset]
+            partition = event.message.partition
+            dedupe[fp] = [now, partition]
             pipeline.dedupe_index.add(now + horizon, partition, fp)
         data = record["e"]
         extra, missing = enrich(mist_topic, data, refs.sites, refs.maps, refs.zones)
