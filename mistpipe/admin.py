@@ -141,3 +141,17 @@ async def list_topics(bootstrap: str, names: list[str] | None = None) -> dict[st
         return await describe(admin, names)
     finally:
         await admin.close()
+
+
+async def delete_topics(bootstrap: str, *prefixes: str) -> None:
+    """Delete every topic whose name starts with one of `prefixes` (a deployment's topics, its worker's
+    changelogs): a broker's open files grow with partitions, so benchmarks and tests clean up after
+    themselves."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        names = [t for t in await admin.list_topics() if t.startswith(prefixes)]
+        if names:
+            await admin.delete_topics(names)
+    finally:
+        await admin.close()

@@ -15,7 +15,9 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
-from support import REPO, Deployment, Service, delete_topics_of, free_port, run_async
+from support import REPO, Deployment, Service, free_port, run_async
+
+from mistpipe.admin import delete_topics
 
 
 def _docker_engine_answers() -> bool:
@@ -108,7 +110,7 @@ def deployment_factory(kafka_bootstrap, unique, tmp_path) -> Iterator[Callable[.
 
     yield create
     for deployment in created:
-        run_async(delete_topics_of(kafka_bootstrap, deployment.prefix, f"{deployment.app_id}-"))
+        run_async(delete_topics(kafka_bootstrap, deployment.prefix, f"{deployment.app_id}-"))
 
 
 @pytest.fixture

@@ -167,21 +167,6 @@ async def produce_bodies(deployment: Deployment, bodies: list[tuple[str, bytes, 
         await producer.stop()
 
 
-async def delete_topics_of(bootstrap: str, *prefixes: str) -> None:
-    """Delete every topic whose name starts with one of `prefixes` (a deployment's topics, its worker's
-    changelogs): the session broker's open files grow with partitions, so tests clean up after themselves."""
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        names = [t for t in await admin.list_topics() if t.startswith(prefixes)]
-        if names:
-            await admin.delete_topics(names)
-    finally:
-        await admin.close()
-
-
 def run_async(coro: object) -> object:
     """Run a coroutine to completion from sync code, even where an event loop runs (a thread of its own)."""
     from concurrent.futures import ThreadPoolExecutor

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import click
 
+from mistpipe.admin import delete_topics
 from mistpipe.deployment import Deployment
 
 REPO = Path(__file__).resolve().parents[2]
@@ -90,19 +91,6 @@ async def _create_topics(d: Deployment, extra: list[str]) -> None:
     report = await ensure_topics(d.bootstrap, specs, d.partitions, configs=dict.fromkeys(raw, bodies))
     if not report.ok:
         raise click.ClickException(f"topics differ from what the benchmark needs: {report.mismatched}")
-
-
-async def delete_topics(bootstrap: str, *prefixes: str) -> None:
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        names = [t for t in await admin.list_topics() if t.startswith(prefixes)]
-        if names:
-            await admin.delete_topics(names)
-    finally:
-        await admin.close()
 
 
 @contextlib.contextmanager

@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator, Callable, Iterator
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from ingest_support import OTHER_SECRET
-from support import Deployment, delete_topics_of, run_async
+from support import Deployment, run_async
 
 from ingest.server import make_app
-from mistpipe.admin import ensure_topics
+from mistpipe.admin import delete_topics, ensure_topics
 from mistpipe.settings import Settings
 from topics.names import all_topics
 
@@ -25,7 +25,7 @@ def deployment(kafka_bootstrap, tmp_path_factory) -> Iterator[Deployment]:
     report = run_async(ensure_topics(kafka_bootstrap, all_topics(deployment.prefix), deployment.partitions))
     assert report.ok and not report.existing, report
     yield deployment
-    run_async(delete_topics_of(kafka_bootstrap, deployment.prefix))
+    run_async(delete_topics(kafka_bootstrap, deployment.prefix))
 
 
 @pytest.fixture
