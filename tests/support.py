@@ -12,6 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from mistpipe.deployment import Deployment
@@ -123,8 +124,14 @@ def http_json(url: str, timeout: float = 5, headers: dict | None = None) -> tupl
         return status, data.decode(errors="replace")
 
 
-async def read_topics(bootstrap: str, topics: list[str], *, until: int, timeout: float = 60) -> list:
-    """Records of `topics` from the beginning, once at least `until` arrived (or the timeout passed)."""
+async def read_topics(
+    bootstrap: str, topics: list[str], *, until: int | Callable[[list], bool], timeout: float = 60
+) -> list:
+    """Records of `topics` from the beginning, once at least `until` arrived (or the timeout passed).
+
+    `until` may instead be a test of the records read so far: where a record can be there twice (a producer's
+    retry after a broker outage), a count reached says nothing about which records are there."""
+    done = until if callable(until) else lambda records: len(records) >= until
     from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(
@@ -134,7 +141,7 @@ async def read_topics(bootstrap: str, topics: list[str], *, until: int, timeout:
     records: list = []
     try:
         deadline = time.monotonic() + timeout
-        while len(records) < until and time.monotonic() < deadline:
+        while not done(records) and time.monotonic() < deadline:
             for batch in (await consumer.getmany(timeout_ms=500)).values():
                 records.extend(batch)
         # A little longer, so that a test expecting exactly `until` also sees what should not be there.
