@@ -3,7 +3,7 @@
     mist.<topic> ──parse──▶ mist.parsed (keyed by entity) ──dedupe, enrich──▶ mist.<topic>.enriched
          └──────────────▶ mist.deadletter                  ▲ reference data ◀── mist.ref.sites|maps|zones
 
-Agents are thin: the logic lives in parse.py and enrich.py. Stateful agents run at concurrency=1
+Agents are thin: the logic lives in parse.py, dedupe.py and enrich.py. Stateful agents run at concurrency=1
 (faust-streaming #606: with more, a commit can pass a message still in flight); scale with partitions.
 """
 
@@ -14,6 +14,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ import orjson
 
 from mistpipe.settings import Settings
 from pipeline import faustfix
+from pipeline.dedupe import publish_once
 from pipeline.enrich import enrich
 from pipeline.expiry import ExpiryIndex, expire_due
 from pipeline.floor import wire_floor
@@ -213,33 +215,39 @@ def create_app(settings: Settings, *, store: str | None = None) -> Pipeline:
 
     horizon = settings.dedupe_seconds
 
+    def mark_seen(fp: str, partition: int) -> None:
+        now = time.time()
+        dedupe[fp] = [now, partition]
+        pipeline.dedupe_index.add(now + horizon, partition, fp)
+
     async def enrich_one(event: Any) -> None:
         record = orjson.loads(event.value)
-        mist_topic, fp = record["t"], record["fp"]
-        if horizon > 0:
-            if fp in dedupe:
-                metrics.duplicates.labels(mist_topic).inc()
-                return
-            now = time.time()
-            partition = event.message.partition
-            dedupe[fp] = [now, partition]
-            pipeline.dedupe_index.add(now + horizon, partition, fp)
-        data = record["e"]
-        extra, missing = enrich(mist_topic, data, refs.sites, refs.maps, refs.zones)
-        out = {**data, **extra}
-        out["mist"] = {
-            "topic": mist_topic,
-            "enriched": not missing,
-            "missing": missing,
-            "source": record["src"],
-            "received_at_ms": record["rx"],
-        }
-        if missing:
-            metrics.not_enriched.labels(mist_topic, ",".join(missing)).inc()
-        await enriched[mist_topic].send(
-            key=event.key, value=orjson.dumps(out), timestamp=record_time(record["ts"])
-        )
-        metrics.events_out.labels(mist_topic).inc()
+        mist_topic = record["t"]
+
+        async def publish() -> None:
+            data = record["e"]
+            extra, missing = enrich(mist_topic, data, refs.sites, refs.maps, refs.zones)
+            out = {**data, **extra}
+            out["mist"] = {
+                "topic": mist_topic,
+                "enriched": not missing,
+                "missing": missing,
+                "source": record["src"],
+                "received_at_ms": record["rx"],
+            }
+            if missing:
+                metrics.not_enriched.labels(mist_topic, ",".join(missing)).inc()
+            await enriched[mist_topic].send(
+                key=event.key, value=orjson.dumps(out), timestamp=record_time(record["ts"])
+            )
+            metrics.events_out.labels(mist_topic).inc()
+
+        if horizon <= 0:
+            await publish()
+        elif not await publish_once(
+            record["fp"], dedupe, publish, partial(mark_seen, partition=event.message.partition)
+        ):
+            metrics.duplicates.labels(mist_topic).inc()
 
     @app.agent(parsed, concurrency=1)
     async def enrich_events(stream: Any) -> None:

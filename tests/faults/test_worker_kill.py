@@ -4,14 +4,16 @@ Faust is at-least-once: after a kill, the records since the last commit are read
 may publish an event a second time (its enriched record written, its dedupe entry not). The aggregates still
 equal an uninterrupted run's, because every aggregate update is idempotent per delivery (see "deliveries" in
 pipeline/aggregate.py). Without the RSSI windows' watermarks the first test fails: a re-read counts samples
-twice.
+twice. It failed in about one run of three, RSSI windows a few samples short, until two more corrections:
+the dedupe stage marks an event seen only after handing its enriched record to the producer
+(pipeline/dedupe.py), and a restarted worker no longer skips the records that a fetch from before its seek
+to the committed offsets jumped over (pipeline/faustfix.py, point 2).
 """
 
 from __future__ import annotations
 
 import asyncio
 
-import pytest
 from fault_support import (
     SITE,
     differences,
@@ -24,15 +26,6 @@ from fault_support import (
 )
 from support import produce_bodies
 
-# Known to fail in about one run of three (issue 7 stays open): a restarted worker has been seen idle beside a
-# lag of thousands of records on one partition of mist.parsed and of a raw topic (RSSI windows short by half),
-# and once with a zone exit counted as without its enter. They run in CI and report XPASS or XFAIL; make them
-# strict once the cause is found.
-FLAKY = pytest.mark.xfail(
-    reason="aggregates after a worker SIGKILL sometimes differ from an uninterrupted run (issue 7, point 2)",
-    strict=False,
-)
-
 # A killed worker's partitions go to the others once its session times out (MISTPIPE_SESSION_TIMEOUT_S):
 # short here, so that a restarted or surviving worker need not wait the default minute.
 SHORT_SESSION = {"MISTPIPE_SESSION_TIMEOUT_S": "8"}
@@ -43,7 +36,6 @@ async def write(deployment, bodies) -> None:
     await produce_bodies(deployment, [(topic, body, SITE) for topic, body in bodies])
 
 
-@FLAKY
 async def test_worker_sigkill_mid_stream_then_restart(deployment_factory, worker_factory):
     work = workload(seed=2, events=6_000)
     disturbed, undisturbed = deployment_factory(partitions=2), deployment_factory(partitions=2)
@@ -77,7 +69,6 @@ async def test_worker_sigkill_mid_stream_then_restart(deployment_factory, worker
     assert metric(metrics_text(restarted.port), "mistpipe_worker_processing_errors_total") == 0
 
 
-@FLAKY
 async def test_two_workers_one_killed_the_other_takes_over(deployment_factory, worker_factory):
     deployment = deployment_factory(partitions=4)
     await load_reference(deployment)
