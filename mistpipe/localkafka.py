@@ -24,6 +24,7 @@ import subprocess
 import time
 import uuid
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,12 +100,20 @@ class BrokerStatus:
 
 
 class LocalBroker:
-    def __init__(self, state_dir: Path, port: int = 9092, controller_port: int = 9093) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        port: int = 9092,
+        controller_port: int = 9093,
+        overrides: Mapping[str, str] | None = None,
+    ) -> None:
+        """`overrides`: broker properties set over the defaults below (e.g. a test's retention)."""
         if port == controller_port:
             raise BrokerError("the broker port and the controller port must differ")
         self.state_dir = Path(state_dir)
         self.port = port
         self.controller_port = controller_port
+        self.overrides = dict(overrides or {})
         self.version = kafka_version()
         self.home = self.state_dir / "kafka"
         self.libs = self.home / f"libs-{self.version}"
@@ -181,6 +190,7 @@ class LocalBroker:
             # Topics are created by `mistpipe topics create`, never implicitly by a stray produce.
             "auto.create.topics.enable": "false",
         }
+        lines.update(self.overrides)
         self.properties.write_text("".join(f"{k}={v}\n" for k, v in lines.items()))
 
     def _format(self) -> None:

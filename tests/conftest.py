@@ -37,15 +37,29 @@ def kafka_bootstrap() -> Iterator[str]:
     if given:
         yield given
         return
+    # No time retention: the samples and scenarios carry event times from 2025, enriched and derived records
+    # carry the event time as their Kafka timestamp, and a 7-day retention deletes them at the broker's next
+    # retention check (every 5 minutes), in the middle of whichever test is reading them back. The local
+    # broker checks every second from its start: a test that relies on time retention fails every time.
     if _docker_engine_answers():
         from testcontainers.community.kafka import KafkaContainer
 
-        with KafkaContainer("confluentinc/cp-kafka:7.6.0").with_kraft() as container:
+        container = KafkaContainer("confluentinc/cp-kafka:7.6.0").with_kraft()
+        with container.with_env("KAFKA_LOG_RETENTION_MS", "-1") as container:
             yield container.get_bootstrap_server()
         return
     from mistpipe.localkafka import LocalBroker
 
-    broker = LocalBroker(REPO / ".mistpipe", port=free_port(), controller_port=free_port())
+    broker = LocalBroker(
+        REPO / ".mistpipe",
+        port=free_port(),
+        controller_port=free_port(),
+        overrides={
+            "log.retention.ms": "-1",
+            "log.retention.check.interval.ms": "1000",
+            "log.initial.task.delay.ms": "1000",  # the first check, 30 s after the start by default
+        },
+    )
     broker.start()
     try:
         yield broker.bootstrap
