@@ -40,6 +40,21 @@ def worker(settings: Settings, loglevel: str) -> None:
     run_worker(settings, loglevel)
 
 
+def publish_or_fail(settings: Settings, objects: dict[str, list[dict]]) -> dict[str, int]:
+    """Write the objects to the reference topics; Kafka's failure as one line, not a traceback."""
+    from aiokafka.errors import KafkaError
+
+    from pipeline.reference import publish
+
+    try:
+        return asyncio.run(publish(settings.kafka_bootstrap, settings.topic_prefix, objects))
+    except KafkaError as exc:
+        raise click.ClickException(
+            f"Kafka at {settings.kafka_bootstrap} did not take the reference data ({exc}): is the broker"
+            f" running, and were the topics created (mistpipe topics create)?"
+        ) from exc
+
+
 @click.group()
 def reference() -> None:
     """Reference data (sites, maps, zones) that enriches events: into the compacted mist.ref.* topics."""
@@ -51,14 +66,14 @@ def reference() -> None:
 @with_settings("kafka_bootstrap", "topic_prefix")
 def reference_load(settings: Settings, paths: tuple[Path, ...], kind: str | None) -> None:
     """Write sites, maps and zones from JSON files shaped as Mist's API answers (folders: their *.json)."""
-    from pipeline.reference import ReferenceError, publish, read_files
+    from pipeline.reference import ReferenceError, read_files
 
     files = [f for p in paths for f in (sorted(p.glob("*.json")) if p.is_dir() else [p])]
     try:
         objects = read_files(files, kind)
     except ReferenceError as exc:
         raise click.ClickException(str(exc)) from exc
-    counts = asyncio.run(publish(settings.kafka_bootstrap, settings.topic_prefix, objects))
+    counts = publish_or_fail(settings, objects)
     click.echo(", ".join(f"{n} {k}" for k, n in counts.items()) + f" written to {settings.topic_prefix}ref.*")
 
 
@@ -71,7 +86,7 @@ def reference_load(settings: Settings, paths: tuple[Path, ...], kind: str | None
 @with_settings("kafka_bootstrap", "topic_prefix")
 def reference_sync(settings: Settings, org_id: str, token_env: str, base_url: str) -> None:
     """Read an org's sites, and their maps and zones, from Mist's REST API into the reference topics."""
-    from pipeline.reference import ReferenceError, fetch_org, publish
+    from pipeline.reference import ReferenceError, fetch_org
 
     token = os.environ.get(token_env)
     if not token:
@@ -80,5 +95,5 @@ def reference_sync(settings: Settings, org_id: str, token_env: str, base_url: st
         objects = asyncio.run(fetch_org(base_url, org_id, token))
     except ReferenceError as exc:
         raise click.ClickException(str(exc)) from exc
-    counts = asyncio.run(publish(settings.kafka_bootstrap, settings.topic_prefix, objects))
+    counts = publish_or_fail(settings, objects)
     click.echo(", ".join(f"{n} {k}" for k, n in counts.items()) + f" synced from {base_url}")

@@ -51,6 +51,17 @@ def parse_entity(value: str) -> str:
         return value
 
 
+def newest_by_key(answers: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The workers' location lists merged: one record per entity key, the newest by event time (two
+    workers may both answer for a key while a rebalance moves it), sorted by key."""
+    newest: dict[str, dict[str, Any]] = {}
+    for record in (r for answer in answers for r in answer):
+        held = newest.get(record["key"])
+        if held is None or (record.get("timestamp") or 0) > (held.get("timestamp") or 0):
+            newest[record["key"]] = record
+    return [newest[key] for key in sorted(newest)]
+
+
 def authorized(request: Any, token: bytes | None) -> bool:
     """With a query token set, the request must carry `Authorization: Bearer <token>` (constant time)."""
     if token is None:
@@ -148,9 +159,13 @@ def wire_views(app: Any, settings: Settings, aggs: Aggregates, refs: ReferenceDa
         return await owned(aggs.locations, entity, web, request, answer)
 
     def local_map_locations(map_id: str, since: float) -> list[dict[str, Any]]:
+        # Only the partitions this worker owns now: after a rebalance, the keys of a partition it lost may
+        # still be readable here (a standby copy) while their new owner answers for them.
+        mine = aggs.locations.active_partitions()
         found = []
         for key in sorted(aggs.map_index.get(map_id, ())):
-            record = public(aggs.locations.get(key))
+            value = aggs.locations.get(key)
+            record = public(value) if value is not None and value.get("_p") in mine else None
             if (
                 record is not None
                 and record.get("map_id") == map_id
@@ -203,10 +218,10 @@ def wire_views(app: Any, settings: Settings, aggs: Aggregates, refs: ReferenceDa
             return web.json(
                 {"error": "a worker did not answer; retry"}, status=503, headers={"Retry-After": "1"}
             )
-        found = local_map_locations(map_id, since) + [r for answer in answers for r in answer]
+        found = newest_by_key([local_map_locations(map_id, since), *answers])
         if not found and map_id not in refs.maps:
             return error(web, 404, f"unknown map {map_id}")
-        return web.json({"map_id": map_id, "locations": sorted(found, key=lambda r: r["key"])})
+        return web.json({"map_id": map_id, "locations": found})
 
     @page("/v1/zones/{zone_id}/occupancy")
     async def occupancy(web: Any, request: Any, zone_id: str) -> Any:

@@ -100,6 +100,7 @@ def pytest_runtest_makereport(item, call):
     """In CI (MISTPIPE_NO_SKIP=1) a skipped test is a failed test: nothing that needs Kafka may skip."""
     outcome = yield
     report = outcome.get_result()
+    item.call_failed = getattr(item, "call_failed", False) or (report.when == "call" and report.failed)
     # An expected failure (xfail) is reported as skipped too: it stays what it is.
     if os.environ.get("MISTPIPE_NO_SKIP") == "1" and report.skipped and not hasattr(report, "wasxfail"):
         report.outcome = "failed"
@@ -134,9 +135,10 @@ def deployment(deployment_factory) -> Deployment:
 
 
 @pytest.fixture
-def service_factory(tmp_path) -> Iterator[Callable[..., Service]]:
+def service_factory(tmp_path, request) -> Iterator[Callable[..., Service]]:
     """start(deployment, name, argv, ready_path, **env): a `mistpipe` process of a deployment on a free port
-    (`{port}` in argv is replaced), ready once GET ready_path answers 200; all stopped after the test."""
+    (`{port}` in argv is replaced), ready once GET ready_path answers 200; all stopped after the test, and
+    the end of each one's log printed when the test failed (CI keeps only the test session's output)."""
     started: list[Service] = []
 
     def start(deployment: Deployment, name: str, argv: list[str], ready_path: str, **env: str) -> Service:
@@ -156,6 +158,8 @@ def service_factory(tmp_path) -> Iterator[Callable[..., Service]]:
     yield start
     for service in started:
         service.stop()
+        if getattr(request.node, "call_failed", False):
+            print(f"--- the end of {service.name}'s log ---\n{service.tail(30)}")
 
 
 @pytest.fixture

@@ -60,6 +60,21 @@ def location_event(t: float, x: float, y: float, **who: object) -> dict:
     return {"site_id": SITE, "map_id": MAP, "timestamp": T0 + t, "x": x, "y": y, **who}
 
 
+def alert_event(kind: str, t: float, occupancy: int) -> dict:
+    """An occupancy-alerts event as Mist batches it: per site, one item per zone."""
+    item = {
+        "current_occupancy": occupancy,
+        "map_id": MAP,
+        "occupancy_limit": 25,
+        "org_id": ORG,
+        "timestamp": T0 + t,
+        "type": kind,
+        "zone_id": LOBBY,
+        "zone_name": "Lobby",
+    }
+    return {"alert_events": [item], "for_site": True, "site_id": SITE, "site_name": "Mist Office"}
+
+
 ASSET_WHO = {
     "mac": ASSET,
     "id": "c180b858-8f39-11e7-a7a5-346895ed1b7d",
@@ -178,6 +193,9 @@ BODIES: list[tuple[str, bytes]] = [
             ],
         ),
     ),
+    # Occupancy alerts on the Lobby, the newer (back under the limit) ahead of the older violation.
+    ("occupancy-alerts", body("occupancy-alerts", [alert_event("COMPLIANCE-OK", 300, 2)])),
+    ("occupancy-alerts", body("occupancy-alerts", [alert_event("COMPLIANCE-VIOLATION", 200, 27)])),
 ]
 
 EXPECTED = {
@@ -191,7 +209,16 @@ EXPECTED = {
             {"member": "sdk-client-d", "type": "sdk", "entered": T0 + 100},
         ],
         "exits_ignored": 1,  # C's exit before its enter
-        "alert": None,
+        "alert": {  # the newest by event time, not the last to arrive
+            "zone_id": LOBBY,
+            "zone_name": "Lobby",
+            "map_id": MAP,
+            "site_id": SITE,
+            "type": "COMPLIANCE-OK",
+            "current_occupancy": 2,
+            "occupancy_limit": 25,
+            "timestamp": T0 + 300,
+        },
     },
     f"/v1/zones/{LOBBY}/visits": {
         "zone_id": LOBBY,

@@ -70,6 +70,14 @@ async def test_scenario_known_answers(deployment, worker_factory, ingest_factory
     status, _ = http_json(f"http://127.0.0.1:{worker.port}/v1/zones/no-such-zone/occupancy")
     assert status == 404
 
+    # Presence on a map: by default the last MISTPIPE_PRESENCE_SECONDS before now (the scenario is from 2025),
+    # or since a given time.
+    maps = f"http://127.0.0.1:{worker.port}/v1/maps/{scenario.MAP}/locations"
+    assert http_json(maps) == (200, {"map_id": scenario.MAP, "locations": []})
+    status, body = http_json(f"{maps}?since={scenario.T0 + 10}")
+    assert status == 200 and [r["key"] for r in body["locations"]] == [scenario.ASSET]
+    assert http_json(f"{maps}?since=yesterday")[0] == 400
+
     # The derived topics: every visit once (no retraction is needed in order), closed RSSI windows.
     visits = await read_topics(deployment.bootstrap, [deployment.topic("zone.visits")], until=3)
     got = {(v["member"], v["entered"], v["exited"]) for v in map(orjson.loads, (r.value for r in visits))}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -534,3 +535,29 @@ async def test_cli_reference_load_files_and_errors(kafka_bootstrap, unique, tmp_
     assert result.returncode != 0
     assert "what-is-this" in result.stderr
     assert await read_topic(kafka_bootstrap, ref_zones_topic(prefix)) == []
+
+
+async def test_cli_reference_sync_writes_what_mist_answers(mist, kafka_bootstrap, unique):
+    prefix = unique("reftest-sync") + "."
+    await create_ref_topics(kafka_bootstrap, prefix)
+    env = {**os.environ, "MY_MIST_TOKEN": TOKEN}
+    args = ("--org-id", ORG_ID, "--token-env", "MY_MIST_TOKEN", "--base-url", mist.url)
+    kafka = ("--kafka-bootstrap", kafka_bootstrap, "--topic-prefix", prefix)
+    result = await asyncio.to_thread(run_cli, "reference", "sync", *args, *kafka, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip().splitlines()[-1] == f"2 sites, 2 maps, 1 zones synced from {mist.url}"
+    assert TOKEN not in result.stdout + result.stderr
+    for kind, objects in (("sites", mist.sites), ("maps", mist.maps), ("zones", mist.zones)):
+        records = await read_topic(kafka_bootstrap, topic_of(kind, prefix))
+        assert sorted(records) == sorted((encode_key(o["id"]), orjson.dumps(o)) for o in objects), kind
+
+    # No token: a usage error before any request.
+    result = await asyncio.to_thread(run_cli, "reference", "sync", *args, *kafka, env=dict(os.environ))
+    assert result.returncode == 2 and "MY_MIST_TOKEN" in result.stderr
+
+
+async def test_cli_reference_without_kafka_says_so_in_a_line():
+    args = ("--kafka-bootstrap", f"127.0.0.1:{free_port()}", "--topic-prefix", "nowhere.")
+    result = await asyncio.to_thread(run_cli, "reference", "load", str(MIST_API), *args)
+    assert result.returncode == 1
+    assert "did not take the reference data" in result.stderr and "Traceback" not in result.stderr

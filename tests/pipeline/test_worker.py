@@ -134,6 +134,21 @@ async def test_invalid_event_dead_lettered_valid_ones_enriched(deployment, worke
     assert bad_body["body"] == "{not json"
 
 
+async def test_unknown_site_and_map_flow_marked_and_counted(deployment, worker_factory):
+    load_reference(deployment, MIST_API)
+    worker = worker_factory(deployment)
+    site, map_id = "0c1a9f8e-0000-4c6e-9a7f-3b2e1d0c9f8e", "7d6c5b4a-0000-1d0c-9b8a-7f6e5d4c3b2a"
+    event = dict(orjson.loads(SAMPLES["location"])["events"][0], site_id=site, map_id=map_id)
+    await produce(deployment, [("location", orjson.dumps({"topic": "location", "events": [event]}), site)])
+
+    records = await read_topics(deployment.bootstrap, [deployment.topic("location.enriched")], until=1)
+    assert len(records) == 1
+    out = orjson.loads(records[0].value)
+    assert out["mist"]["enriched"] is False and out["mist"]["missing"] == ["site", "map"]
+    assert out["site_id"] == site and "site" not in out and "map" not in out
+    await wait_for_metric(worker, "mistpipe_worker_not_enriched_total", 1)
+
+
 async def test_renamed_site_applies_without_restart(deployment, worker_factory, tmp_path):
     load_reference(deployment, MIST_API)
     worker_factory(deployment)
