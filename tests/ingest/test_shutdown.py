@@ -10,6 +10,7 @@ import signal
 import uuid
 
 import aiohttp
+import pytest
 from ingest_support import end_offsets, records_since
 from support import Service, free_port
 
@@ -87,6 +88,9 @@ async def test_sigterm_finishes_requests_in_flight(deployment, group_id, tmp_pat
             service.proc.send_signal(signal.SIGTERM)
             await asyncio.sleep(1.0)  # the ingest is shutting down now, the slow requests still half sent
             assert service.proc.poll() is None, "it waits for the requests in flight"
+            async with aiohttp.ClientSession() as fresh:  # but takes no new connection
+                with pytest.raises(aiohttp.ClientConnectorError):
+                    await fresh.get(f"{base}/healthz")
             release.set()
             assert await asyncio.gather(*slows) == [200] * SLOW
             stop_load.set()
