@@ -16,10 +16,12 @@ from topics.names import all_topics
 
 
 def test_dev_starts_everything_and_ctrl_c_stops_it(unique):
+    """With --no-simulate: no simulator starts (its run with dev: tests/mistpipe/test_simulate.py)."""
     port, cport = free_port(), free_port()
     prefix = unique("dev") + "."
     argv = [
         "dev",
+        "--no-simulate",
         "--port",
         str(port),
         "--controller-port",
@@ -50,6 +52,7 @@ def test_dev_starts_everything_and_ctrl_c_stops_it(unique):
         assert broker.status().running
         # The services' logs go to files under the state dir; the console keeps dev's own lines.
         [worker_line] = [line for line in lines if line.startswith("[dev] starting worker:")]
+        assert not [line for line in lines if line.startswith("[dev] starting simulator")]
         assert worker_line.rstrip().endswith(f"(log: {REPO / '.mistpipe' / 'logs' / 'worker.log'})")
         assert not any("[^Worker]" in line for line in lines)
         found = asyncio.run(list_topics(broker.bootstrap, [s.name for s in all_topics(prefix)]))
