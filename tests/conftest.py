@@ -156,6 +156,8 @@ def service_factory(tmp_path, request) -> Iterator[Callable[..., Service]]:
         return service.start()
 
     yield start
+    for service in started:  # all told at once: each takes a few seconds to shut down
+        service.terminate()
     for service in started:
         service.stop()
         if getattr(request.node, "call_failed", False):

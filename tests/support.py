@@ -53,9 +53,11 @@ class Service:
     def __init__(self, name: str, argv: list[str], env: dict[str, str], log: Path, ready_url: str) -> None:
         self.name, self.argv, self.env, self.log, self.ready_url = name, argv, env, log, ready_url
         self.proc: subprocess.Popen | None = None
+        self.terminating = False
 
     def start(self, timeout: float = 90) -> Service:
         self.log.parent.mkdir(parents=True, exist_ok=True)
+        self.terminating = False
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "mistpipe.cli", *self.argv],
@@ -83,10 +85,17 @@ class Service:
         except OSError:
             return "(no log)"
 
+    def terminate(self) -> None:
+        """SIGTERM without waiting: several services shut down side by side; `stop` then waits."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.terminating = True
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int | None:
         if self.proc is None or self.proc.poll() is not None:
             return None if self.proc is None else self.proc.returncode
-        self.proc.send_signal(sig)
+        if sig != signal.SIGTERM or not self.terminating:  # a second SIGTERM would cut Faust's shutdown short
+            self.proc.send_signal(sig)
         try:
             return self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
