@@ -103,6 +103,7 @@ class State:
     async def rebuild(self) -> None:
         """After a recovery: index and expiry entries of the partitions this worker now owns."""
         mine = self.active_partitions()
+        before = {key for keys in self.index.values() for key in keys}
         self.index = {}
         self._size = 0
         entries = []
@@ -116,6 +117,9 @@ class State:
             if self.on_change:
                 self.on_change(key, value)
         self.expiry.rebuild(entries)
+        if self.on_change:  # the keys of partitions that went to another worker: gone from here
+            for key in before - {key for keys in self.index.values() for key in keys}:
+                self.on_change(key, None)
 
     def expire(self, now: float | None = None) -> int:
         """Delete what passed its deadline; returns how many."""
