@@ -100,10 +100,13 @@ class State:
         if self.on_change:
             self.on_change(key, None)
 
+    def _indexed(self) -> set[str]:
+        return {key for keys in self.index.values() for key in keys}
+
     async def rebuild(self) -> None:
         """After a recovery: index and expiry entries of the partitions this worker now owns."""
         mine = self.active_partitions()
-        before = {key for keys in self.index.values() for key in keys}
+        before = self._indexed()
         self.index = {}
         self._size = 0
         entries = []
@@ -118,7 +121,7 @@ class State:
                 self.on_change(key, value)
         self.expiry.rebuild(entries)
         if self.on_change:  # the keys of partitions that went to another worker: gone from here
-            for key in before - {key for keys in self.index.values() for key in keys}:
+            for key in before - self._indexed():
                 self.on_change(key, None)
 
     def expire(self, now: float | None = None) -> int:

@@ -159,13 +159,9 @@ def wire_views(app: Any, settings: Settings, aggs: Aggregates, refs: ReferenceDa
         return await owned(aggs.locations, entity, web, request, answer)
 
     def local_map_locations(map_id: str, since: float) -> list[dict[str, Any]]:
-        # Only the partitions this worker owns now: after a rebalance, the keys of a partition it lost may
-        # still be readable here (a standby copy) while their new owner answers for them.
-        mine = aggs.locations.active_partitions()
         found = []
         for key in sorted(aggs.map_index.get(map_id, ())):
-            value = aggs.locations.get(key)
-            record = public(value) if value is not None and value.get("_p") in mine else None
+            record = public(aggs.locations.get(key))
             if (
                 record is not None
                 and record.get("map_id") == map_id
