@@ -57,6 +57,11 @@ class Settings(BaseSettings):
         ge=6,
         description="A worker that stops heartbeating (crashed) loses its partitions to the others after it",
     )
+    commit_interval_s: float = Field(
+        2.8,
+        gt=0,
+        description="How often a worker commits its offsets: what a crashed worker's successor reads again",
+    )
 
     @field_validator("webhook_secrets", mode="before")
     @classmethod

@@ -1,10 +1,11 @@
 """The Faust app: topics, tables and the agents that wire the pure stages (parse, enrich) together.
 
     mist.<topic> ──parse──▶ mist.parsed (keyed by entity) ──dedupe, enrich──▶ mist.<topic>.enriched
-         └──────────────▶ mist.deadletter                  ▲ reference data ◀── mist.ref.sites|maps|zones
+         └──────────────▶ mist.deadletter    reference data ─┘   └──aggregate (tables.py)──▶ tables
 
-Agents are thin: the logic lives in parse.py, dedupe.py and enrich.py. Stateful agents run at concurrency=1
-(faust-streaming #606: with more, a commit can pass a message still in flight); scale with partitions.
+Agents are thin: the logic lives in parse.py, dedupe.py, enrich.py and aggregate.py. Stateful agents run at
+concurrency=1 (faust-streaming #606: with more, a commit can pass a message still in flight); scale with
+partitions.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pipeline.floor import wire_floor
 from pipeline.guard import each
 from pipeline.metrics import PipelineMetrics
 from pipeline.parse import DeadLetter, parse_body
+from pipeline.produce import Sink
 from pipeline.reference import ReferenceData, follow
 from pipeline.tables import Aggregates, record_time, wire_aggregates
 from pipeline.views import wire_views
@@ -97,6 +99,7 @@ class Pipeline:
     refs: ReferenceData = field(default_factory=ReferenceData)
     aggs: Aggregates | None = None
     processing_error: Callable[[str, Any, Exception], Awaitable[None]] | None = None
+    sink: Sink | None = None
     dedupe_index: ExpiryIndex = field(default_factory=ExpiryIndex)
 
 
@@ -133,12 +136,16 @@ def create_app(settings: Settings, *, store: str | None = None) -> Pipeline:
         # How soon a crashed worker's partitions go to the others (heartbeats: a third of it at most).
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
+        broker_commit_interval=settings.commit_interval_s,
         producer_acks=-1,
         autodiscover=False,
         logging_config=None,
     )
     metrics = PipelineMetrics()
-    pipeline = Pipeline(app, settings, metrics)
+    # Every record the agents write goes straight to Faust's producer (see produce.py).
+    sink = Sink(app, on_failed=lambda topic: metrics.produce_failures.labels(topic).inc())
+    sink.install()
+    pipeline = Pipeline(app, settings, metrics, sink=sink)
     table_options = ROCKSDB_OPTIONS if store.startswith("rocksdb") else None
 
     # -- topics ------------------------------------------------------------------------------------------
@@ -152,8 +159,9 @@ def create_app(settings: Settings, *, store: str | None = None) -> Pipeline:
         return app.topic(name, key_type=str, value_type=bytes, key_serializer="json", value_serializer="raw")
 
     parsed = keyed(parsed_topic(prefix))
-    deadletter = keyed(deadletter_topic(prefix))
-    enriched = {t: keyed(enriched_topic(t, prefix)) for t in CATALOGUE}
+    parsed_name = parsed.get_topic_name()
+    deadletter_name = deadletter_topic(prefix)
+    enriched_names = {t: enriched_topic(t, prefix) for t in CATALOGUE}
 
     # -- tables ------------------------------------------------------------------------------------------
     # Reference data: every worker reads all of mist.ref.* and keeps reading (pipeline.reference.follow).
@@ -169,6 +177,7 @@ def create_app(settings: Settings, *, store: str | None = None) -> Pipeline:
 
     # fingerprint -> [first seen (epoch s), partition]; bounded by the dedupe horizon (see expiry.py).
     dedupe = app.Table("dedupe", key_type=str, options=table_options)
+    sink.changelog(dedupe, after_acks=True)  # a mark never reaches Kafka before what it vouches for
     pipeline.tables.update(dedupe=dedupe)
 
     # -- agents ------------------------------------------------------------------------------------------
@@ -186,7 +195,8 @@ def create_app(settings: Settings, *, store: str | None = None) -> Pipeline:
         }
         dead = DeadLetter(None, [error], body=value[:65536].decode("utf-8", errors="replace"))
         source = {"topic": message.topic, "partition": message.partition, "offset": message.offset}
-        await deadletter.send(key=stage, value=deadletter_record(dead, source, int(message.timestamp * 1000)))
+        received_at_ms = int(message.timestamp * 1000)
+        await sink.send(deadletter_name, stage, deadletter_record(dead, source, received_at_ms))
 
     pipeline.processing_error = processing_error
 
@@ -201,12 +211,12 @@ def create_app(settings: Settings, *, store: str | None = None) -> Pipeline:
         for e in body.events:
             record = {"t": e.mist_topic, "e": e.event, "ts": e.timestamp, "fp": e.fingerprint}
             record.update(src={**source, "index": e.index}, rx=received_at_ms)
-            await parsed.send(key=e.key, value=orjson.dumps(record), timestamp=record_time(e.timestamp))
+            await sink.send(parsed_name, e.key, orjson.dumps(record), timestamp=record_time(e.timestamp))
         if body.events:
             metrics.events_in.labels(mist_topic).inc(len(body.events))
         for dead in body.dead:
             metrics.dead_lettered.labels(mist_topic).inc()
-            await deadletter.send(key=mist_topic, value=deadletter_record(dead, source, received_at_ms))
+            await sink.send(deadletter_name, mist_topic, deadletter_record(dead, source, received_at_ms))
 
     @app.agent(raw, concurrency=1)
     async def parse(stream: Any) -> None:
@@ -217,7 +227,9 @@ def create_app(settings: Settings, *, store: str | None = None) -> Pipeline:
 
     def mark_seen(fp: str, partition: int) -> None:
         now = time.time()
-        dedupe[fp] = [now, partition]
+        # What Table.__setitem__ does, without its per-record sensors: the store, then the changelog.
+        dedupe.data[fp] = [now, partition]
+        dedupe.send_changelog(partition, fp, [now, partition])
         pipeline.dedupe_index.add(now + horizon, partition, fp)
 
     async def enrich_one(event: Any) -> None:
@@ -237,10 +249,12 @@ def create_app(settings: Settings, *, store: str | None = None) -> Pipeline:
             }
             if missing:
                 metrics.not_enriched.labels(mist_topic, ",".join(missing)).inc()
-            await enriched[mist_topic].send(
-                key=event.key, value=orjson.dumps(out), timestamp=record_time(record["ts"])
-            )
+            value = orjson.dumps(out)
+            await sink.send(enriched_names[mist_topic], event.key, value, timestamp=record_time(record["ts"]))
             metrics.events_out.labels(mist_topic).inc()
+            # The tables, from the record as published (what a reader of the enriched topic gets), before
+            # the event is marked seen: a worker that stops in between counts it again, idempotently.
+            await aggs.apply(mist_topic, orjson.loads(value), event)
 
         if horizon <= 0:
             await publish()
@@ -275,7 +289,7 @@ def create_app(settings: Settings, *, store: str | None = None) -> Pipeline:
         metrics.dedupe_keys.set(len(pipeline.dedupe_index))
 
     # -- aggregates and the query API --------------------------------------------------------------------
-    pipeline.aggs = wire_aggregates(app, settings, metrics, table_options, processing_error)
+    aggs = pipeline.aggs = wire_aggregates(app, settings, metrics, table_options, processing_error, sink)
     wire_views(app, settings, pipeline.aggs, refs)
     wire_floor(app, settings, pipeline.aggs, refs)  # the live floor map: GET /, /map, /v1/maps/{id}, ...
 

@@ -17,6 +17,14 @@
    mist.parsed this way, seen as RSSI windows short of samples). `contiguous` keeps each source partition
    contiguous from where it was sought: records past a jump are dropped and the partition is sought back
    to the first missing offset.
+
+3. That seek to the committed offsets skips a partition with no committed offset yet (aiokafka seeks only
+   to an offset above 0). Such a partition stays where the early fetching during the recovery got to, and
+   the records before that are never processed: a worker killed before its first commit, and started
+   again, lost every record its predecessor had not finished (tests/faults/test_worker_kill.py, once the
+   worker was fast enough to reach the kill within its first 2.8 s). `_seek_to_committed` seeks those
+   partitions to their start, as `consumer_auto_offset_reset="earliest"` says (changelogs excepted: the
+   recovery reads those).
 """
 
 from __future__ import annotations
@@ -127,7 +135,19 @@ async def _seek(self: Consumer, partition: Any, offset: int) -> None:
 async def _seek_to_committed(self: ThreadDelegateConsumer) -> Mapping[Any, int]:
     offsets = await _faust_seek_to_committed(self)
     _positions(self).sought(offsets)
+    if self.app.conf.consumer_auto_offset_reset == "earliest":
+        changelogs = self.app.tables.changelog_topics
+        for tp in never_committed(offsets, changelogs):
+            # Consumer.seek (patched above): Faust's read offset reset too, and the position expected.
+            await self.seek(tp, 0)
     return offsets
+
+
+def never_committed(offsets: Mapping[Any, int | None], skip: Iterable[str]) -> list[Any]:
+    """The partitions of `offsets` (from a seek to the committed offsets) that have none: aiokafka left them
+    where they were. Offset 0 committed means nothing processed yet either."""
+    skipped = set(skip)
+    return [tp for tp, at in offsets.items() if tp.topic not in skipped and (at is None or at <= 0)]
 
 
 def apply() -> None:

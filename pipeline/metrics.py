@@ -49,6 +49,12 @@ class PipelineMetrics:
             ["stage"],
             registry=r,
         )
+        self.produce_failures = Counter(
+            "mistpipe_worker_produce_failures",
+            "Records Kafka did not take (after the producer's retries), by Kafka topic",
+            ["topic"],
+            registry=r,
+        )
         self.expired = Counter(
             "mistpipe_worker_expired_keys", "Table keys expired and tombstoned", ["table"], registry=r
         )

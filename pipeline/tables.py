@@ -1,8 +1,10 @@
-"""Aggregates: the agents that keep the tables from the enriched topics (logic in aggregate.py).
+"""Aggregates: the tables kept from the enriched events (logic in aggregate.py).
 
-Each source topic is keyed by what its tables group on (DESIGN.md), so a table key - or the group part of a
-composite key - always lives on the partition of the record being processed: no repartitioning, except for
-occupancy alerts, which Mist batches per site and which are re-keyed by zone through an internal topic.
+The enrich agent hands every event it publishes to `Aggregates.apply`, on the partition it read it from:
+mist.parsed is keyed like the enriched topics, by what the tables group on (DESIGN.md), so a table key - or
+the group part of a composite key - always lives on the partition of the event being processed. Reading the
+enriched topics back would cost the worker a Faust record per event for nothing. The one repartitioning is
+for occupancy alerts, which Mist batches per site: they are re-keyed by zone through an internal topic.
 Windows are in event time; retention is by the wall clock since the last update (see state.py).
 
 Faust delivers at least once (after a crash the records since the last commit come again), so every update is
@@ -23,8 +25,9 @@ import orjson
 from mistpipe.settings import Settings
 from pipeline import aggregate as agg
 from pipeline.guard import each
+from pipeline.produce import Sink
 from pipeline.state import State, composite, group_of, public
-from topics.names import enriched_topic, rssi_windows_topic, zone_visits_topic
+from topics.names import rssi_windows_topic, zone_visits_topic
 
 LOCATION_TOPICS = (
     "location",
@@ -63,6 +66,8 @@ class Aggregates:
     alerts: State
     zones_seen: dict[str, dict[str, Any]] = field(default_factory=dict)  # zone id -> name, site, map
     map_index: dict[str, set[str]] = field(default_factory=dict)  # map id -> entity keys (local partitions)
+    # (mist topic, enriched event, the Faust event it came from): the tables of that topic updated.
+    apply: Callable[[str, dict, Any], Awaitable[None]] | None = None
 
     def all(self) -> tuple[State, ...]:
         return (
@@ -81,19 +86,17 @@ def wire_aggregates(
     metrics: Any,
     table_options: dict | None,
     on_error: Callable[[str, Any, Exception], Awaitable[None]],
+    sink: Sink,
 ) -> Aggregates:
-    """The aggregate tables and the agents that keep them; a record that fails goes to `on_error`."""
+    """The aggregate tables, `Aggregates.apply` that keeps them, and the agent of re-keyed occupancy alerts;
+    a record that fails goes to `on_error`. Records and changelog records go through `sink`."""
     prefix = settings.topic_prefix
     assigned = app.assignor.assigned_actives
 
-    def source(*mist_topics: str) -> Any:
-        names = [enriched_topic(t, prefix) for t in mist_topics]
-        return app.topic(
-            *names, key_type=str, value_type=bytes, key_serializer="json", value_serializer="raw"
-        )
-
     def table(name: str) -> Any:
-        return app.Table(name, key_type=str, options=table_options)
+        created = app.Table(name, key_type=str, options=table_options)
+        sink.changelog(created)
+        return created
 
     retention = settings.retention_seconds
     map_index: dict[str, set[str]] = {}
@@ -120,12 +123,8 @@ def wire_aggregates(
         alerts=State(table("occupancy-alerts"), None, assigned),
         map_index=map_index,
     )
-    visits_out = app.topic(
-        zone_visits_topic(prefix), key_type=str, key_serializer="json", value_serializer="raw"
-    )
-    rssi_out = app.topic(
-        rssi_windows_topic(prefix), key_type=str, key_serializer="json", value_serializer="raw"
-    )
+    visits_out = zone_visits_topic(prefix)
+    rssi_out = rssi_windows_topic(prefix)
     # Occupancy alerts come batched per site: re-keyed by zone so the alert table is keyed like the zones.
     alerts_by_zone = app.topic(
         f"{settings.app_id}-occupancy-alerts-by-zone",
@@ -137,8 +136,7 @@ def wire_aggregates(
     )
 
     # -- locations ---------------------------------------------------------------------------------------
-    async def locations_one(event: Any) -> None:
-        data = orjson.loads(event.value)
+    async def locations_one(data: dict, partition: int) -> None:
         if not (data.get("mac") or data.get("id")):
             return  # valid for its model (an empty `id`), but no one to locate
         mist_topic = data["mist"]["topic"]
@@ -146,11 +144,7 @@ def wire_aggregates(
         key = record["key"]
         old = aggs.locations.get(key)
         if agg.newer_location(public(old), record):
-            aggs.locations.put(key, record, event.message.partition)
-
-    @app.agent(source(*LOCATION_TOPICS), concurrency=1)
-    async def locations(stream: Any) -> None:
-        await each(stream, "locations", locations_one, on_error)
+            aggs.locations.put(key, record, partition)
 
     # -- zones -------------------------------------------------------------------------------------------
     horizon = settings.dedupe_seconds
@@ -172,7 +166,7 @@ def wire_aggregates(
             "dwell_s": exited - entered,
             "retracted": retracted,
         }
-        await visits_out.send(key=zone_id, value=orjson.dumps(record), timestamp=record_time(exited))
+        await sink.send(visits_out, zone_id, orjson.dumps(record), timestamp=record_time(exited))
 
     def change_window(zone_id: str, visit: list, member: str, add: bool, partition: int) -> None:
         """Add (or remove) a visit in the window of its exit; idempotent: a visit is keyed by its id."""
@@ -191,8 +185,7 @@ def wire_aggregates(
             updated = agg.remove_visit(current, vid)
         aggs.visit_windows.put(key, updated, partition)
 
-    async def zones_one(event: Any) -> None:
-        data = orjson.loads(event.value)
+    async def zones_one(data: dict, partition: int) -> None:
         zone_id = data.get("zone_id") or data.get("rssizone_id")
         member = data.get("mac") or data.get("id") or data.get("asset_id")
         if not zone_id or not member or data.get("timestamp") is None:
@@ -203,7 +196,6 @@ def wire_aggregates(
             "map_id": data.get("map_id"),
         }
         aggs.zones_seen[zone_id] = zone
-        partition = event.message.partition
         key = composite(zone_id, member)
         stored = public(aggs.members.get(key))
         old = None if stored is None else {k: v for k, v in stored.items() if k != "zone"}
@@ -230,10 +222,6 @@ def wire_aggregates(
             await publish_visit(zone_id, zone, member, state, visit, retracted=True)
         for visit in added:
             await publish_visit(zone_id, zone, member, state, visit, retracted=False)
-
-    @app.agent(source(*ZONE_TOPICS), concurrency=1)
-    async def zones(stream: Any) -> None:
-        await each(stream, "zones", zones_one, on_error)
 
     # -- RSSI --------------------------------------------------------------------------------------------
     rssi_size = settings.rssi_window_seconds
@@ -263,13 +251,11 @@ def wire_aggregates(
             published[key] = count
             mac, start = group_of(key), float(key.rsplit("|", 1)[1])
             view = agg.rssi_window_view(value, start, rssi_size)
-            await rssi_out.send(
-                key=mac, value=orjson.dumps({"mac": mac, **view}), timestamp=record_time(view["end"])
+            await sink.send(
+                rssi_out, mac, orjson.dumps({"mac": mac, **view}), timestamp=record_time(view["end"])
             )
 
-    async def rssi_one(event: Any) -> None:
-        data = orjson.loads(event.value)
-        partition = event.message.partition
+    async def rssi_one(data: dict, partition: int) -> None:
         wall = time.time()
         # Counting is not idempotent: each window value keeps the watermarks of the deliveries it counted, so
         # that a record read again after a crash, or published twice, is not counted twice (aggregate.py).
@@ -288,31 +274,42 @@ def wire_aggregates(
             stream_time[partition] = (max(newest, max(ts for _, _, ts in samples)), wall)
         await close_windows(wall)
 
-    @app.agent(source(*RSSI_TOPICS), concurrency=1)
-    async def rssi(stream: Any) -> None:
-        await each(stream, "rssi", rssi_one, on_error)
-
     # -- devices and occupancy alerts --------------------------------------------------------------------
-    async def devices_one(event: Any) -> None:
-        data = orjson.loads(event.value)
+    async def devices_one(data: dict, partition: int) -> None:
         mac = agg.device_mac(data)
         if mac is None:
             return
         updated = agg.apply_device_event(public(aggs.devices.get(mac)), data)
         if updated is not None:
-            aggs.devices.put(mac, updated, event.message.partition)
+            aggs.devices.put(mac, updated, partition)
 
-    @app.agent(source(*DEVICE_TOPICS), concurrency=1)
-    async def devices(stream: Any) -> None:
-        await each(stream, "devices", devices_one, on_error)
+    async def occupancy_alerts_one(data: dict, partition: int) -> None:
+        for zone_id, alert in agg.occupancy_alerts(data):
+            await sink.send(alerts_by_zone.get_topic_name(), zone_id, orjson.dumps(alert))
 
-    async def occupancy_alerts_one(event: Any) -> None:
-        for zone_id, alert in agg.occupancy_alerts(orjson.loads(event.value)):
-            await alerts_by_zone.send(key=zone_id, value=orjson.dumps(alert))
+    handlers: dict[str, tuple[str, Callable[[dict, int], Awaitable[None]]]] = {}
+    for topics, stage, handle in (
+        (LOCATION_TOPICS, "locations", locations_one),
+        (ZONE_TOPICS, "zones", zones_one),
+        (RSSI_TOPICS, "rssi", rssi_one),
+        (DEVICE_TOPICS, "devices", devices_one),
+        (("occupancy-alerts",), "occupancy-alerts", occupancy_alerts_one),
+    ):
+        handlers.update(dict.fromkeys(topics, (stage, handle)))
 
-    @app.agent(source("occupancy-alerts"), concurrency=1)
-    async def occupancy_alerts(stream: Any) -> None:
-        await each(stream, "occupancy-alerts", occupancy_alerts_one, on_error)
+    async def apply(mist_topic: str, data: dict, event: Any) -> None:
+        """Update the tables of `mist_topic` with one enriched event (`data`) read as `event`; a failure
+        goes to `on_error` under the table's stage, and the event stays published."""
+        found = handlers.get(mist_topic)
+        if found is None:
+            return
+        stage, handle = found
+        try:
+            await handle(data, event.message.partition)
+        except Exception as exc:
+            await on_error(stage, event, exc)
+
+    aggs.apply = apply
 
     async def alerts_table_one(event: Any) -> None:
         alert = orjson.loads(event.value)

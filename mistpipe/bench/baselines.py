@@ -6,7 +6,9 @@
 - `produce`: a bare producer (confluent-kafka or aiokafka) sending the same bodies, same key, same
   headers, acks=all, idempotent, as fast as it can: the Kafka ceilings; prints one JSON line;
 - `consume`: a bare aiokafka loop that reads the raw topics, orjson-parses each body and produces one
-  record per event (acks=all): the Python ceiling of the pipeline's work; prints one JSON line.
+  record per event (acks=all): the Python ceiling of the pipeline's work; prints one JSON line;
+- `faust`: the same work as a one-agent Faust app (consume, orjson, one `Topic.send` per event; no table,
+  no web): what Faust's own per-record machinery costs before the pipeline adds anything; one JSON line.
 """
 
 from __future__ import annotations
@@ -226,6 +228,49 @@ async def consume_produce(bootstrap: str, topics: list[str], sink: str) -> dict:
     return {"bodies": bodies, "events": events, "seconds": elapsed}
 
 
+def faust_loop(bootstrap: str, topics: list[str], sink: str, events: int) -> None:
+    """The bare loop's work in a Faust agent; prints its JSON line once `events` records are acked."""
+    import os
+    import uuid
+
+    import faust
+
+    app = faust.App(
+        f"mistpipe-bench-faust-{uuid.uuid4().hex[:8]}",
+        broker=[f"kafka://{host}" for host in bootstrap.split(",")],
+        store="memory://",
+        web_enabled=False,
+        topic_disable_leader=True,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        autodiscover=False,
+        logging_config=None,
+    )
+    raw = app.topic(*topics, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+    out = app.topic(sink, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+    seen = {"events": 0, "bodies": 0, "started": 0.0}
+
+    @app.agent(raw)
+    async def loop(stream: object) -> None:
+        async for value in stream:  # type: ignore[attr-defined]
+            if not seen["bodies"]:
+                seen["started"] = time.perf_counter()
+            seen["bodies"] += 1
+            for event in orjson.loads(value)["events"]:
+                key = next((event[f] for f in _KEY_FIELDS if event.get(f)), None)
+                await out.send(key=orjson.dumps(key), value=orjson.dumps(event), timestamp=event["timestamp"])
+                seen["events"] += 1
+            if seen["events"] >= events:
+                await app.producer.flush()
+                elapsed = time.perf_counter() - seen["started"]
+                result = {"bodies": seen["bodies"], "events": seen["events"], "seconds": elapsed}
+                sys.stdout.write(json.dumps(result) + "\n")
+                sys.stdout.flush()
+                os._exit(0)  # measured and acked: a Faust shutdown would only add seconds to the run
+
+    faust.Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False).execute_from_commandline()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m mistpipe.bench.baselines")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -242,7 +287,15 @@ def main(argv: list[str] | None = None) -> None:
     consume.add_argument("--bootstrap", required=True)
     consume.add_argument("--topics", required=True, help="comma-separated")
     consume.add_argument("--sink", required=True)
+    floor = sub.add_parser("faust")
+    floor.add_argument("--bootstrap", required=True)
+    floor.add_argument("--topics", required=True, help="comma-separated")
+    floor.add_argument("--sink", required=True)
+    floor.add_argument("--events", type=int, required=True)
     args = parser.parse_args(argv)
+    if args.command == "faust":
+        faust_loop(args.bootstrap, args.topics.split(","), args.sink, args.events)
+        return
     if args.command == "http":
         asyncio.run(serve_http(args.host, args.port))
         return

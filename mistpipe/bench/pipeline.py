@@ -10,11 +10,11 @@
    aggregated. Completion signal:
    - enriched: the worker's /metrics `mistpipe_worker_events_out_total` (+ duplicates + dead letters, both
      0 here) reached N (polled every 0.2 s); and
-   - aggregated: the consumer group's committed offsets equal the end offsets on the raw topics, on
-     mist.parsed and on the enriched topics the aggregate agents read. Faust commits an offset only once
-     its agent processed the record (acked), so this is a sound "all done"; but it commits every 2.8 s,
-     so the *time* of completion is the newest record time in the worker's table changelogs (Faust
-     writes them with the wall clock of the table write): the last aggregate write.
+   - aggregated: the consumer group's committed offsets equal the end offsets on the raw topics and on
+     mist.parsed (the enrich agent updates the tables). Faust commits an offset only once its agent
+     processed the record (acked), so this is a sound "all done"; but it commits every 2.8 s, so the
+     *time* of completion is the newest record time in the worker's table changelogs (written with the
+     wall clock of the table write): the last aggregate write.
    Start: the last poll (every 0.1 s) at which the worker had taken no body yet.
    Peak RSS: VmHWM of the worker process (and any children), read before it stops.
 """
@@ -89,12 +89,13 @@ async def preload(d: Deployment, bodies: list[Body]) -> None:
         raise RuntimeError(f"preload: {left} records not delivered, {len(failed)} failed: {failed[:3]}")
 
 
-def ceiling(d: Deployment) -> dict:
+def ceiling(d: Deployment, events: int | None = None) -> dict:
+    """The bare aiokafka loop; with `events`, the same work in a one-agent Faust app instead."""
     cmd = [
         sys.executable,
         "-m",
         "mistpipe.bench.baselines",
-        "consume",
+        "consume" if events is None else "faust",
         "--bootstrap",
         d.bootstrap,
         "--topics",
@@ -102,10 +103,16 @@ def ceiling(d: Deployment) -> dict:
         "--sink",
         d.topic(SINK),
     ]
+    if events is not None:
+        cmd += ["--events", str(events)]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=1800)
     if proc.returncode != 0:
         raise RuntimeError(f"the bare loop failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    # Faust's worker may leave terminal control codes on the line before ours.
+    lines = [line[line.index("{") :] for line in proc.stdout.splitlines() if "{" in line]
+    if not lines:
+        raise RuntimeError(f"{cmd[3]}: no result line:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+    return json.loads(lines[-1])
 
 
 def counters(text: str) -> dict[str, float]:
@@ -166,10 +173,9 @@ async def last_write_ms(d: Deployment) -> int:
 
 async def watch(d: Deployment, worker: Service, web: str, events: int, timeout: float) -> dict:
     """Poll the worker until every event is enriched and aggregated; the seconds it took, its counters."""
-    from topics.names import enriched_topic, parsed_topic, raw_topic
+    from topics.names import parsed_topic, raw_topic
 
     consumed = [raw_topic(t, d.prefix) for t, _ in MIX] + [parsed_topic(d.prefix)]
-    consumed += [enriched_topic(t, d.prefix) for t, _ in MIX]
     deadline = time.monotonic() + timeout
     idle_at: float | None = None  # wall clock of the last poll at which no body was taken yet
     idle_cpu = 0.0
@@ -196,9 +202,9 @@ async def watch(d: Deployment, worker: Service, web: str, events: int, timeout: 
                 break
             before = now
             await asyncio.sleep(0.1 if idle_at == now else POLL_S)
-    while await _lag(d, consumed) > 0:  # the aggregate agents are done once Faust committed everything
+    while await _lag(d, consumed) > 0:  # the tables are done once Faust committed everything
         if time.monotonic() > deadline:
-            raise RuntimeError(f"the aggregate agents did not finish in {timeout:.0f}s\n{worker.tail()}")
+            raise RuntimeError(f"the worker did not finish aggregating in {timeout:.0f}s\n{worker.tail()}")
         await asyncio.sleep(0.5)
     rss = peak_rss_mb(worker.pid)
     cpu = cpu_seconds(worker.pid) - idle_cpu
@@ -238,6 +244,9 @@ def run(
             if bares[-1]["events"] != n_events:
                 raise RuntimeError(f"the bare loop saw {bares[-1]['events']} events of {n_events}")
         bare = min(bares, key=lambda b: b["seconds"])
+        # A reference point, not the issue's ceiling: the same work through Faust's own machinery.
+        say("reference: the bare loop's work as a one-agent Faust app")
+        floor = ceiling(d, events=n_events)
 
         port = free_port()
         web = f"http://127.0.0.1:{port}"
@@ -259,6 +268,9 @@ def run(
         + f"; {partitions} partitions",
         f"bare aiokafka loop: {bare_rate:,.0f} events/s ({bare['events']} events in {bare['seconds']:.1f}s; "
         f"best of {len(bares)}: {', '.join(format(b['events'] / b['seconds'], ',.0f') for b in bares)})",
+        f"one-agent Faust app (the same work through Faust): "
+        f"{floor['events'] / floor['seconds']:,.0f} events/s "
+        f"({floor['events'] / floor['seconds'] / bare_rate:.2f} of the bare loop)",
         f"worker:             {worker_rate:,.0f} events/s ({n_events} events enriched and aggregated "
         f"in {result['seconds']:.1f}s; out {c.get('mistpipe_worker_events_out', 0):.0f}, duplicates "
         f"{c.get('mistpipe_worker_duplicates', 0):.0f}, dead-lettered "
@@ -266,7 +278,8 @@ def run(
         f"{c.get('mistpipe_worker_not_enriched', 0):.0f})",
         f"worker CPU: {result['cpu_s']:.1f}s over {result['seconds']:.1f}s "
         f"({100 * result['cpu_s'] / result['seconds']:.0f} % of one core; confirming the end included)",
-        f"ratio to the bare loop: {worker_rate / bare_rate:.2f}; worker peak RSS {result['rss_mb']:.0f} MB",
+        f"ratio to the bare loop: {worker_rate / bare_rate:.3f}; to the one-agent Faust app: "
+        f"{worker_rate * floor['seconds'] / floor['events']:.2f}; worker peak RSS {result['rss_mb']:.0f} MB",
     ]
     return {
         "events_per_s": round(worker_rate, 1),

@@ -105,3 +105,19 @@ def test_a_partition_without_a_committed_offset_expects_nothing():
     positions.sought({tp: 4})
     positions.sought({tp: None})
     assert positions.admit(tp, 9) is None
+
+
+def test_partitions_without_a_committed_offset_are_sought_to_their_start():
+    # aiokafka's seek_to_committed leaves these where the early fetching of a recovery got to (point 3).
+    offsets = {
+        TP("mist.parsed", 0): None,  # never committed
+        TP("mist.parsed", 1): 1112,
+        TP("mist.parsed", 2): 0,
+        TP("mist.location", 0): -1,
+        TP("app-dedupe-changelog", 0): None,  # the recovery reads changelogs
+    }
+    assert faustfix.never_committed(offsets, {"app-dedupe-changelog"}) == [
+        TP("mist.parsed", 0),
+        TP("mist.parsed", 2),
+        TP("mist.location", 0),
+    ]
