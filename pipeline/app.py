@@ -99,7 +99,6 @@ class Pipeline:
     refs: ReferenceData = field(default_factory=ReferenceData)
     aggs: Aggregates | None = None
     processing_error: Callable[[str, Any, Exception], Awaitable[None]] | None = None
-    sink: Sink | None = None
     dedupe_index: ExpiryIndex = field(default_factory=ExpiryIndex)
 
 
@@ -145,7 +144,7 @@ def create_app(settings: Settings, *, store: str | None = None) -> Pipeline:
     # Every record the agents write goes straight to Faust's producer (see produce.py).
     sink = Sink(app, on_failed=lambda topic: metrics.produce_failures.labels(topic).inc())
     sink.install()
-    pipeline = Pipeline(app, settings, metrics, sink=sink)
+    pipeline = Pipeline(app, settings, metrics)
     table_options = ROCKSDB_OPTIONS if store.startswith("rocksdb") else None
 
     # -- topics ------------------------------------------------------------------------------------------
