@@ -29,17 +29,6 @@ from pipeline.produce import Sink
 from pipeline.state import State, composite, group_of, public
 from topics.names import rssi_windows_topic, zone_visits_topic
 
-LOCATION_TOPICS = (
-    "location",
-    "location-asset",
-    "location-client",
-    "location-unclient",
-    "location-sdk",
-    "location-centrak",
-)
-ZONE_TOPICS = ("zone", "rssizone")
-RSSI_TOPICS = ("discovered-raw-rssi", "asset-raw", "asset-raw-rssi", "sdkclient-scan-data")
-DEVICE_TOPICS = ("device-updowns", "device-events")
 WINDOW_GRACE_S = 15.0  # Mist sends batches within ~5 s: a window closes 15 s (event time) after its end
 TICK_S = 1.0
 # A broker refuses a record whose timestamp is more than log.message.timestamp.after.max.ms ahead of its clock
@@ -289,10 +278,10 @@ def wire_aggregates(
 
     handlers: dict[str, tuple[str, Callable[[dict, int], Awaitable[None]]]] = {}
     for topics, stage, handle in (
-        (LOCATION_TOPICS, "locations", locations_one),
-        (ZONE_TOPICS, "zones", zones_one),
-        (RSSI_TOPICS, "rssi", rssi_one),
-        (DEVICE_TOPICS, "devices", devices_one),
+        (agg.LOCATION_TOPICS, "locations", locations_one),
+        (agg.ZONE_TOPICS, "zones", zones_one),
+        (agg.RSSI_TOPICS, "rssi", rssi_one),
+        (agg.DEVICE_TOPICS, "devices", devices_one),
         (("occupancy-alerts",), "occupancy-alerts", occupancy_alerts_one),
     ):
         handlers.update(dict.fromkeys(topics, (stage, handle)))
