@@ -19,7 +19,6 @@ INGEST_SETTINGS = (
     "accept_sha1",
     "allow_unsigned",
     "max_body_bytes",
-    "max_events_per_body",
     "body_timeout_s",
     "max_inflight",
     "produce_timeout_s",

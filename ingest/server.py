@@ -113,9 +113,7 @@ class Ingest:
             hook = parse(body)
         except ShapeError as exc:
             return self._answer(400, {"error": str(exc)})
-        if len(hook.events) > self.settings.max_events_per_body:
-            error = f"{len(hook.events)} events in one body, more than {self.settings.max_events_per_body}"
-            return self._answer(413, {"error": error})
+        # No limit on the number of events: Mist documents no largest batch, and the byte limit bounds memory.
 
         topic = kafka_topic(hook.topic, self.settings.topic_prefix)
         headers = [

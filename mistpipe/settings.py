@@ -29,7 +29,6 @@ class Settings(BaseSettings):
     accept_sha1: bool = Field(False, description="Also accept X-Mist-Signature (HMAC-SHA1)")
     allow_unsigned: bool = Field(False, description="Run the ingest without a webhook secret (insecure)")
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1, description="Largest body accepted (413 above)")
-    max_events_per_body: int = Field(10_000, ge=1, description="Most events in one body (413 above)")
     body_timeout_s: float = Field(
         30.0, gt=0, description="Time a sender has to send a whole body (408 after it; its slot is freed)"
     )

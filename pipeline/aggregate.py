@@ -345,7 +345,9 @@ _DEVICE_ID_MAC = re.compile(r"[0-9a-fA-F]{12}")
 
 
 def _reporting_ap(event: Mapping[str, Any]) -> str | None:
-    """The AP that heard the beacon: the MAC ending `device_id` (00000000-0000-0000-1000-<mac>), else `ap`."""
+    """The AP that heard the beacon: the MAC ending `device_id` (00000000-0000-0000-1000-<mac>), else `ap`;
+    else, as received, whichever of the two names an AP in a form that is no MAC (parsing lets an identity
+    of the wrong form through: it still tells one AP from another)."""
     device_id = event.get("device_id")
     if isinstance(device_id, str):
         tail = device_id.rpartition("-")[2]
@@ -356,7 +358,10 @@ def _reporting_ap(event: Mapping[str, Any]) -> str | None:
         try:
             return normalise_mac(ap)
         except ValueError:
-            return None
+            pass
+    for name in (device_id, ap):
+        if isinstance(name, str) and name:
+            return name
     return None
 
 

@@ -30,7 +30,7 @@ from pipeline.expiry import ExpiryIndex, expire_due
 from pipeline.floor import wire_floor
 from pipeline.guard import each
 from pipeline.metrics import PipelineMetrics
-from pipeline.parse import DeadLetter, parse_body
+from pipeline.parse import DeadLetter, parse_body, validated_view
 from pipeline.produce import Sink
 from pipeline.reference import ReferenceData, follow
 from pipeline.tables import Aggregates, record_time, wire_aggregates
@@ -210,6 +210,12 @@ def create_app(settings: Settings, *, store: str | None = None) -> Pipeline:
         for e in body.events:
             record = {"t": e.mist_topic, "e": e.event, "ts": e.timestamp, "fp": e.fingerprint}
             record.update(src={**source, "index": e.index}, rx=received_at_ms)
+            if e.warnings:
+                record["w"] = e.warnings
+                for warning in e.warnings:
+                    metrics.field_warnings.labels(mist_topic, warning["field"].partition(".")[0]).inc()
+            if e.original:
+                record["o"] = e.original
             await sink.send(parsed_name, e.key, orjson.dumps(record), timestamp=record_time(e.timestamp))
         if body.events:
             metrics.events_in.labels(mist_topic).inc(len(body.events))
@@ -239,13 +245,17 @@ def create_app(settings: Settings, *, store: str | None = None) -> Pipeline:
             data = record["e"]
             extra, missing = enrich(mist_topic, data, refs.sites, refs.maps, refs.zones)
             out = {**data, **extra}
+            warnings = record.get("w", [])
             out["mist"] = {
                 "topic": mist_topic,
                 "enriched": not missing,
                 "missing": missing,
                 "source": record["src"],
                 "received_at_ms": record["rx"],
+                "warnings": warnings,
             }
+            if "o" in record:
+                out["mist"]["original"] = record["o"]
             if missing:
                 metrics.not_enriched.labels(mist_topic, ",".join(missing)).inc()
             value = orjson.dumps(out)
@@ -253,7 +263,8 @@ def create_app(settings: Settings, *, store: str | None = None) -> Pipeline:
             metrics.events_out.labels(mist_topic).inc()
             # The tables, from the record as published (what a reader of the enriched topic gets), before
             # the event is marked seen: a worker that stops in between counts it again, idempotently.
-            await aggs.apply(mist_topic, orjson.loads(value), event)
+            # Values kept as received because they failed their type are not computed with.
+            await aggs.apply(mist_topic, validated_view(mist_topic, orjson.loads(value), warnings), event)
 
         if horizon <= 0:
             await publish()

@@ -25,6 +25,12 @@ class PipelineMetrics:
             ["topic"],
             registry=r,
         )
+        self.field_warnings = Counter(
+            "mistpipe_worker_field_warnings",
+            "Fields of published events kept as received because they did not fit their type",
+            ["topic", "field"],
+            registry=r,
+        )
         self.duplicates = Counter(
             "mistpipe_worker_duplicates", "Events dropped as already seen", ["topic"], registry=r
         )

@@ -22,6 +22,7 @@ from topics.names import (
 from topics.records import (
     DeadLetterError,
     DeadLetterRecord,
+    FieldWarning,
     MapInfo,
     Provenance,
     RssiApStats,
@@ -41,6 +42,7 @@ __all__ = [
     "SPEC_TOPICS",
     "DeadLetterError",
     "DeadLetterRecord",
+    "FieldWarning",
     "MapInfo",
     "MistEvent",
     "MistTopic",

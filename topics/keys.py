@@ -17,6 +17,10 @@ The key fields of each topic are declared in the catalogue (MistTopic.key_fields
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from functools import partial
+from typing import Any
+
 from pydantic import BaseModel
 
 from topics.catalogue import lookup
@@ -25,11 +29,13 @@ from topics.catalogue import lookup
 DEFAULT_KEY_FIELDS = ("site_id", "org_id")
 
 
-def entity_key(mist_topic: str, event: BaseModel) -> str | None:
-    """The key of the enriched record of ``event``, or None when the event carries none of its key fields."""
+def entity_key(mist_topic: str, event: BaseModel | Mapping[str, Any]) -> str | None:
+    """The key of the enriched record of ``event`` (a model, or its dump), or None when the event carries
+    none of its key fields as a string or number (a value kept as received may be neither)."""
     topic = lookup(mist_topic)
+    get = event.get if isinstance(event, Mapping) else partial(getattr, event)
     for field in topic.key_fields if topic is not None else DEFAULT_KEY_FIELDS:
-        value = getattr(event, field, None)
-        if value:
+        value = get(field, None)
+        if value and isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
     return None

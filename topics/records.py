@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
-from topics.catalogue import CATALOGUE, lookup
+from topics.catalogue import CATALOGUE, MistTopic, lookup
 from topics.names import (
     DEFAULT_PREFIX,
     deadletter_topic,
@@ -78,6 +78,13 @@ class Source(_Record):
     index: int | None = None
 
 
+class FieldWarning(_Record):
+    """A field of the event that did not fit its type."""
+
+    field: str = Field(description="the field, dotted (`scan_data.0.ap`)")
+    message: str
+
+
 class Provenance(_Record):
     """Where an enriched record comes from and how complete its enrichment is."""
 
@@ -88,6 +95,17 @@ class Provenance(_Record):
     )
     source: Source
     received_at_ms: int | None = Field(description="when the ingest received the body, epoch milliseconds")
+    warnings: list[FieldWarning] = Field(
+        default_factory=list,
+        description="fields of the event that did not fit their type: each is kept as received (so it may "
+        "not match this schema) and left out of the aggregates, unless it names the thing the event is "
+        "about (a `mac` that is no MAC), which is then used as received",
+    )
+    original: dict[str, Any] | None = Field(
+        default=None,
+        description="field (dotted) → value as received, where mistpipe converted it: an ISO-8601 time sent "
+        "where epoch seconds are specified carries epoch seconds in its field, and its original here",
+    )
 
 
 _ENRICHMENT: dict[str, Any] = {
@@ -107,12 +125,31 @@ def _camel(topic: str) -> str:
 _ENRICHED_MODELS: dict[str, type[BaseModel]] = {}
 
 
+def _needs_check(topic: MistTopic) -> Any:
+    """A model validator: every record carries what its topic needs (parsing dead-letters the rest)."""
+
+    def check(record: BaseModel) -> BaseModel:
+        for need in topic.needs:
+            if all(getattr(record, f, None) in (None, "") for f in need.fields):
+                raise ValueError(f"missing {need.describe()}: {need.why}")
+        return record
+
+    return model_validator(mode="after")(check)
+
+
 def _enriched_model(name: str) -> type[BaseModel]:
     model = _ENRICHED_MODELS.get(name)
     if model is None:
-        event_model = CATALOGUE[name].model
+        topic = CATALOGUE[name]
+        event_model = topic.model
         doc = f"An enriched `{name}` event: {event_model.__name__} plus reference data and provenance."
-        model = create_model(f"{_camel(name)}Enriched", __base__=event_model, __doc__=doc, **_ENRICHMENT)
+        model = create_model(
+            f"{_camel(name)}Enriched",
+            __base__=event_model,
+            __doc__=doc,
+            __validators__={"_needs": _needs_check(topic)} if topic.needs else None,
+            **_ENRICHMENT,
+        )
         model = _ENRICHED_MODELS.setdefault(name, model)
     return model
 
@@ -230,6 +267,15 @@ def schemas(prefix: str = DEFAULT_PREFIX) -> dict[str, dict[str, Any]]:
         model = enriched_model(name)
         file = f"enriched/{name}.json"
         out[file] = _schema(model, file, _describe(enriched_topic(name, prefix), key, records, model.__doc__))
+        # What the topic needs is in every record (an event without it is dead-lettered instead).
+        needs = [
+            {"anyOf": [{"required": [f]} for f in need.fields]}
+            if len(need.fields) > 1
+            else {"required": list(need.fields)}
+            for need in topic.needs
+        ]
+        if needs:
+            out[file]["allOf"] = needs
     file = "derived/zone.visits.json"
     records = (
         "One record per completed visit. A record with `retracted` true withdraws the visit published "

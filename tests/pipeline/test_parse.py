@@ -220,24 +220,30 @@ def test_string_band_of_sdk_scan():
 # -- one bad event among good ones ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("topic", "index", "change", "field"),
-    [
-        ("location", 1, {"x": None}, "x"),
-        ("location", 0, {"x": "far"}, "x"),
-        ("location", 2, {"mac": "not-a-mac"}, "mac"),
-        ("zone", 1, {"trigger": "inside"}, "trigger"),
-        ("discovered-raw-rssi", 0, {"mac": "ed:2c:c5"}, "mac"),
-        ("device-events", 2, {"ev_type": "LOUD"}, "ev_type"),
-    ],
-)
-def test_one_invalid_event_among_valid_ones(topic, index, change, field):
+def changed(topic: str, index: int, change: dict) -> dict:
     body = sample(topic)
     for name, value in change.items():
         if value is None:
-            del body["events"][index][name]
+            body["events"][index].pop(name, None)
         else:
             body["events"][index][name] = value
+    return body
+
+
+@pytest.mark.parametrize(
+    ("topic", "index", "change", "field", "kind"),
+    [
+        ("location", 1, {"x": None}, "x", "missing"),
+        ("location", 0, {"x": "far"}, "x", "needed"),
+        ("location", 2, {"mac": None, "id": None}, "mac", "missing"),
+        ("zone", 1, {"trigger": "inside"}, "trigger", "needed"),
+        ("zone", 0, {"zone_id": None}, "zone_id", "missing"),
+        ("discovered-raw-rssi", 0, {"rssi": "loud"}, "rssi", "needed"),
+        ("device-updowns", 0, {"timestamp": "yesterday"}, "timestamp", "needed"),
+    ],
+)
+def test_an_event_without_what_it_needs_is_refused_alone(topic, index, change, field, kind):
+    body = changed(topic, index, change)
     bad = copy.deepcopy(body["events"][index])
     result = parse_body(orjson.dumps(body))
     assert len(result.events) == len(body["events"]) - 1
@@ -247,8 +253,9 @@ def test_one_invalid_event_among_valid_ones(topic, index, change, field):
     assert dead.index == index
     assert dead.event == bad
     assert dead.body is None
-    assert [e["field"] for e in dead.errors] == [field]
-    assert dead.errors[0]["message"]
+    assert [(e["field"], e["type"]) for e in dead.errors] == [(field, kind)]
+    # The message says why the pipeline cannot do without it.
+    assert "needed" in dead.errors[0]["message"] or "missing" in dead.errors[0]["message"]
     # The valid ones are the others, in order.
     others = [e for i, e in enumerate(body["events"]) if i != index]
     assert [p.event["timestamp"] for p in result.events] == [float(e["timestamp"]) for e in others]
@@ -256,30 +263,61 @@ def test_one_invalid_event_among_valid_ones(topic, index, change, field):
     assert [p.fingerprint for p in result.events] == [fingerprint(topic, p.event) for p in result.events]
 
 
-def test_missing_required_field_is_named():
-    body = sample("location")
-    del body["events"][0]["map_id"]
+@pytest.mark.parametrize(
+    ("topic", "index", "change", "field"),
+    [
+        ("location", 0, {"map_id": None}, None),  # optional, and absent: nothing to say
+        ("device-events", 2, {"ev_type": "LOUD"}, "ev_type"),
+        ("zone", 0, {"type": "bluetooth"}, "type"),
+        ("client-sessions", 0, {"duration": "long"}, "duration"),
+        ("alarms", 0, {"aps": ["5c5b350e55c8", "bogus"]}, "aps.1"),
+        ("occupancy-alerts", 0, {"for_site": "sometimes"}, "for_site"),
+    ],
+)
+def test_a_field_wrong_but_not_needed_is_kept_as_received_with_a_warning(topic, index, change, field):
+    body = changed(topic, index, change)
     result = parse_body(orjson.dumps(body))
-    assert len(result.events) == 2
-    assert result.dead[0].errors[0]["field"] == "map_id"
-    assert result.dead[0].errors[0]["type"] == "missing"
+    assert result.dead == []
+    assert len(result.events) == len(body["events"])
+    event = result.events[index]
+    for name, value in change.items():
+        assert event.event.get(name) == value
+    assert [w["field"] for w in event.warnings] == ([field] if field else [])
+    assert all(w["message"] for w in event.warnings)
+    assert all(not e.warnings for i, e in enumerate(result.events) if i != index)
 
 
-def test_nested_field_is_named():
+def test_an_identity_of_the_wrong_form_is_used_as_received():
+    # A beacon named "mac4" (a placeholder of Mist's Go SDK) is still one beacon: its RSSI windows need a
+    # name, not a well-formed one.
+    body = changed("discovered-raw-rssi", 0, {"mac": "mac4"})
+    event = parse_body(orjson.dumps(body)).events[0]
+    assert event.event["mac"] == "mac4"
+    assert event.key == "mac4"
+    assert [w["field"] for w in event.warnings] == ["mac"]
+    assert event.warnings[0]["message"].endswith("used as received")
+
+
+def test_a_nested_field_wrong_is_kept_in_its_place():
     body = sample("sdkclient-scan-data")
     body["events"][0]["scan_data"][1]["band"] = "6"
-    dead = parse_body(orjson.dumps(body)).dead
-    assert len(dead) == 1
-    assert [e["field"] for e in dead[0].errors] == ["scan_data.1.band"]
+    body["events"][0]["scan_data"][0]["ap"] = "5C:5B:35:00:00:01"
+    result = parse_body(orjson.dumps(body))
+    assert result.dead == []
+    event = result.events[0]
+    assert [w["field"] for w in event.warnings] == ["scan_data.1.band"]
+    assert event.event["scan_data"][1]["band"] == "6"
+    assert event.event["scan_data"][0]["ap"] == "5c5b35000001"  # the rest of the list is still normalised
 
 
 def test_several_errors_of_one_event():
     body = sample("location")
     body["events"][0]["x"] = "left"
-    body["events"][0]["mac"] = "xyz"
+    body["events"][0]["y"] = "right"
+    body["events"][0]["name"] = {"first": "a"}
     dead = parse_body(orjson.dumps(body)).dead
     assert len(dead) == 1
-    assert sorted(e["field"] for e in dead[0].errors) == ["mac", "x"]
+    assert sorted(e["field"] for e in dead[0].errors) == ["x", "y"]
 
 
 def test_validation_errors_shape():

@@ -184,7 +184,7 @@ ENRICHED_BREAKAGES = {
     "no x": (("x",), None, True),
     "x not a number": (("x",), "far", False),
     "negative timestamp": (("timestamp",), -1.0, False),
-    "no map_id": (("map_id",), None, True),
+    "no y": (("y",), None, True),
 }
 
 
@@ -193,6 +193,17 @@ def test_broken_enriched_records_fail(breakage):
     path, value, delete = ENRICHED_BREAKAGES[breakage]
     record = broken(enriched_records("location")[0], path, value, delete=delete)
     assert_invalid("enriched/location.json", enriched_model("location"), record)
+
+
+def test_a_record_without_what_its_topic_needs_fails():
+    # A location needs an entity, a `mac` or an `id`: either will do, none will not.
+    record = enriched_records("location")[0]
+    assert {"mac", "id"} <= set(record)
+    for name in ("mac", "id"):
+        one = broken(record, (name,), delete=True)
+        assert_valid("enriched/location.json", enriched_model("location"), one)
+    neither = broken(broken(record, ("mac",), delete=True), ("id",), delete=True)
+    assert_invalid("enriched/location.json", enriched_model("location"), neither)
 
 
 def test_an_enum_outside_the_documented_values_fails():

@@ -21,6 +21,7 @@ from topics.models.common import (
     MaybeMac,
     MistEnum,
     MistEvent,
+    Number,
     ServicePacket,
     Timestamp,
     WebhookBody,
@@ -37,6 +38,7 @@ from topics.models.location import (
     LocationUnclientEvent,
     WifiBeaconExtendedInfo,
 )
+from topics.models.minis import MinisApplicationEvent, MinisReachabilityEvent
 from topics.models.rssi import (
     AssetRawEvent,
     AssetRawRssiEvent,
@@ -92,11 +94,14 @@ __all__ = [
     "LocationUnclientEvent",
     "Mac",
     "MaybeMac",
+    "MinisApplicationEvent",
+    "MinisReachabilityEvent",
     "MistEnum",
     "MistEvent",
     "MxedgeEventsEvent",
     "NacAccountingEvent",
     "NacEventsEvent",
+    "Number",
     "OccupancyAlert",
     "OccupancyAlertType",
     "OccupancyAlertsEvent",

@@ -23,14 +23,14 @@ class AlarmEvent(MistEvent):
     count: int | None = None
     event_id: str | None = None
     for_site: bool | None = None
-    id: str
-    last_seen: Timestamp
+    id: str | None = None
+    last_seen: Timestamp | None = None
     node: HaClusterNode | None = None
-    org_id: str
+    org_id: str | None = None
     site_id: str | None = None
     ssids: list[str] | None = None
-    timestamp: Timestamp
-    type: str
+    timestamp: Timestamp | None = None
+    type: str | None = None
     update: bool | None = None
 
 
@@ -41,11 +41,11 @@ class AuditEvent(MistEvent):
     changes. Both optional.
     """
 
-    admin_name: str
+    admin_name: str | None = None
     device_id: str | None = None
-    id: str
-    message: str
-    org_id: str
+    id: str | None = None
+    message: str | None = None
+    org_id: str | None = None
     site_id: str | None = None
-    src_ip: str
-    timestamp: Timestamp
+    src_ip: str | None = None
+    timestamp: Timestamp | None = None

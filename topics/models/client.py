@@ -4,27 +4,27 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from topics.models.common import Mac, MaybeMac, MistEvent, Timestamp
+from topics.models.common import Mac, MaybeMac, MistEvent, Number, Timestamp
 
 
 class ClientJoinEvent(MistEvent):
     """``client-join`` (spec: webhook_client_join_event). ``band`` is an open string ("5", "24", ...)."""
 
-    ap: Mac
-    ap_name: str
-    band: str
-    bssid: Mac
-    connect: int
-    connect_float: float
-    mac: Mac
-    org_id: str
-    rssi: float
-    site_id: str
-    site_name: str
-    ssid: str
-    timestamp: Timestamp
-    version: float
-    wlan_id: str
+    ap: Mac | None = None
+    ap_name: str | None = None
+    band: str | None = None
+    bssid: Mac | None = None
+    connect: Number | None = None
+    connect_float: float | None = None
+    mac: Mac | None = None
+    org_id: str | None = None
+    rssi: float | None = None
+    site_id: str | None = None
+    site_name: str | None = None
+    ssid: str | None = None
+    timestamp: Timestamp | None = None
+    version: float | None = None
+    wlan_id: str | None = None
 
 
 class TerminationReason(IntEnum):
@@ -41,30 +41,30 @@ class ClientSessionsEvent(MistEvent):
     ``next_ap`` only means something when the client roamed: optional, and "" reads as absent.
     """
 
-    ap: Mac
-    ap_name: str
-    band: str
-    bssid: Mac
-    client_family: str
-    client_manufacture: str
-    client_model: str
-    client_os: str
-    connect: int
-    connect_float: float
-    disconnect: int
-    disconnect_float: float
-    duration: int
-    mac: Mac
+    ap: Mac | None = None
+    ap_name: str | None = None
+    band: str | None = None
+    bssid: Mac | None = None
+    client_family: str | None = None
+    client_manufacture: str | None = None
+    client_model: str | None = None
+    client_os: str | None = None
+    connect: Number | None = None
+    connect_float: float | None = None
+    disconnect: Number | None = None
+    disconnect_float: float | None = None
+    duration: Number | None = None
+    mac: Mac | None = None
     next_ap: MaybeMac = None
-    org_id: str
-    rssi: float
-    site_id: str
-    site_name: str
-    ssid: str
-    termination_reason: TerminationReason
-    timestamp: Timestamp
-    version: float
-    wlan_id: str
+    org_id: str | None = None
+    rssi: float | None = None
+    site_id: str | None = None
+    site_name: str | None = None
+    ssid: str | None = None
+    termination_reason: TerminationReason | None = None
+    timestamp: Timestamp | None = None
+    version: float | None = None
+    wlan_id: str | None = None
 
 
 class ClientInfoEvent(MistEvent):
@@ -72,7 +72,7 @@ class ClientInfoEvent(MistEvent):
 
     hostname: str | None = None
     ip: str | None = None
-    mac: Mac
+    mac: Mac | None = None
     org_id: str | None = None
     site_id: str | None = None
     timestamp: Timestamp | None = None
@@ -110,17 +110,23 @@ class GuestAuthorizationsEvent(MistEvent):
 
 
 class NacEventsEvent(MistEvent):
-    """``nac-events`` (no sample): a Mist Access Assurance authentication event (NAC_CLIENT_PERMIT, ...)."""
+    """``nac-events`` (no sample): a Mist Access Assurance authentication event (NAC_CLIENT_PERMIT, ...).
+
+    Mist's examples send ``random_mac`` as "true" and ``vlan`` as "750": read as a bool and an int."""
 
     ap: Mac | None = None
     auth_type: str | None = None
+    bssid: Mac | None = None
     device_mac: Mac | None = None
     mac: Mac | None = None
+    nacrule_matched: bool | None = None
     org_id: str | None = None
+    random_mac: bool | None = None
     site_id: str | None = None
     timestamp: Timestamp | None = None
     type: str | None = None
     username: str | None = None
+    vlan: int | None = None
 
 
 class NacAccountingEvent(MistEvent):

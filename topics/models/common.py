@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 
 class MistEvent(BaseModel):
     """One event of a Mist webhook body.
 
-    Real payloads add fields the spec does not list (``rssi`` on location): keep them (``model_extra``) rather
-    than drop or reject them. Numbers are coerced to ``str`` where the spec says string, because Mist is not
-    consistent about it (``mfg_company_id`` is a string on one topic and an int on the others).
+    Every field is optional: what an event cannot do without is the catalogue's to say (``MistTopic.needs``),
+    because real payloads miss fields the spec calls required. Real payloads add fields the spec does not
+    list (``rssi`` on location): keep them (``model_extra``) rather than drop or reject them. Numbers are
+    coerced to ``str`` where the spec says string, because Mist is not consistent about it
+    (``mfg_company_id`` is a string on one topic and an int on the others).
     """
 
     model_config = ConfigDict(extra="allow", populate_by_name=True, coerce_numbers_to_str=True)
@@ -50,9 +54,14 @@ _MAC_SEPARATORS = str.maketrans("", "", ":-.")
 
 
 def normalise_mac(value: Any) -> str:
-    """``AA:BB:CC:DD:EE:FF`` / ``aa-bb-..`` / ``aabb.ccdd.eeff`` / ``aabbccddeeff`` → ``aabbccddeeff``."""
-    if isinstance(value, str) and _MAC_RE.fullmatch(value):
-        return (value if len(value) == 12 else value.translate(_MAC_SEPARATORS)).lower()
+    """``AA:BB:CC:DD:EE:FF`` / ``aa-bb-..`` / ``aabb.ccdd.eeff`` / ``aabbccddeeff`` → ``aabbccddeeff``,
+    surrounding blanks ignored."""
+    if isinstance(value, str):
+        if _MAC_RE.fullmatch(value):
+            return (value if len(value) == 12 else value.translate(_MAC_SEPARATORS)).lower()
+        stripped = value.strip()
+        if stripped != value and _MAC_RE.fullmatch(stripped):
+            return normalise_mac(stripped)
     raise ValueError(
         "not a MAC address: expected 12 hex digits, bare or as aa:bb:cc:dd:ee:ff, aa-bb-cc-dd-ee-ff "
         f"or aabb.ccdd.eeff, got {value!r:.60}"
@@ -67,8 +76,44 @@ def _empty_to_none(value: Any) -> Any:
 Mac = Annotated[str, BeforeValidator(normalise_mac)]
 # For MACs that Mist only fills in some cases (next_ap when a client roamed): "" means absent.
 MaybeMac = Annotated[Mac | None, BeforeValidator(_empty_to_none)]
-# Epoch seconds; Mist sends int, float or (mxedge-events) a numeric string. Stored as float.
-Timestamp = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+# The error type by which a Timestamp says "an ISO-8601 time: use ctx['epoch'] and keep the original". An
+# error, not a silent conversion, so that the one place that validates events (pipeline.parse) sees where it
+# happened and keeps what Mist sent beside it; the common path (a number) pays one type check.
+ISO_TIME = "iso_time"
+
+
+def iso_epoch(value: str) -> float | None:
+    """Epoch seconds of an ISO-8601 time (``2025-06-05T04:00:00``, ``...Z``, ``...+02:00``, a space for the
+    ``T``); a time without a zone is UTC, as Mist's are. None when ``value`` is not one."""
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+_NUMBER_RE = re.compile(r"\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*")
+
+
+def _epoch_seconds(value: Any) -> Any:
+    if type(value) is str and not _NUMBER_RE.fullmatch(value):
+        epoch = iso_epoch(value) if "-" in value else None
+        if epoch is not None:
+            raise PydanticCustomError(
+                ISO_TIME, "an ISO-8601 time where epoch seconds are specified", {"epoch": epoch}
+            )
+    return value
+
+
+# Epoch seconds; Mist sends int, float, a numeric string (mxedge-events) or an ISO-8601 string (alarms'
+# last_seen): the last is converted to epoch seconds by pipeline.parse, which keeps the original. A float.
+Timestamp = Annotated[float, Field(ge=0, allow_inf_nan=False), BeforeValidator(_epoch_seconds)]
+# A quantity the spec calls an integer that real payloads send with a fraction (client-sessions `duration`
+# 17.531571348): kept as the number it is, int or float, rather than refused or truncated.
+Number = int | float
 
 
 class ZoneTrigger(MistEnum):

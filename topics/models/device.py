@@ -30,17 +30,17 @@ class DeviceEventsEvent(MistEvent):
     ap: Mac | None = None
     ap_name: str | None = None
     audit_id: str | None = None
-    device_name: str
-    device_type: DeviceType
+    device_name: str | None = None
+    device_type: DeviceType | None = None
     ev_type: EvType | None = None
-    mac: Mac
-    org_id: str
+    mac: Mac | None = None
+    org_id: str | None = None
     reason: str | None = None
     site_id: str | None = None
     site_name: str | None = None
     text: str | None = None
-    timestamp: Timestamp
-    type: str
+    timestamp: Timestamp | None = None
+    type: str | None = None
 
 
 class DeviceUpdownsEvent(MistEvent):
@@ -56,11 +56,11 @@ class DeviceUpdownsEvent(MistEvent):
     device_type: DeviceType | None = None
     for_site: bool | None = None
     mac: Mac | None = None
-    org_id: str
-    site_id: str
-    site_name: str
-    timestamp: Timestamp
-    type: str
+    org_id: str | None = None
+    site_id: str | None = None
+    site_name: str | None = None
+    timestamp: Timestamp | None = None
+    type: str | None = None
 
 
 class MxedgeEventsEvent(MistEvent):

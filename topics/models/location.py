@@ -29,72 +29,53 @@ class _BleTag(MistEvent):
     mfg_data: str | None = None
 
 
-class LocationEvent(_BleTag):
+class _Position(MistEvent):
+    """Where on which map, and when."""
+
+    map_id: str | None = None
+    site_id: str | None = None
+    timestamp: Timestamp | None = None
+    type: str | None = None
+    x: float | None = Field(default=None, description="meters")
+    y: float | None = Field(default=None, description="meters")
+
+
+class LocationEvent(_Position, _BleTag):
     """``location`` (spec: webhook_location_event). ``type`` is an open string: asset, wifi, sdk, ..."""
 
-    id: str = Field(description="client id; the only identity of an SDK client, which has no mac")
+    id: str | None = Field(default=None, description="client id; the only identity of an SDK client, no mac")
     mac: Mac | None = None
-    map_id: str
     name: str | None = None
-    site_id: str
-    timestamp: Timestamp
-    type: str
     wifi_beacon_extended_info: list[WifiBeaconExtendedInfo] | None = None
-    x: float  # meters
-    y: float  # meters
 
 
-class LocationAssetEvent(_BleTag):
+class LocationAssetEvent(_Position, _BleTag):
     """``location-asset``: a BLE asset's position."""
 
-    mac: Mac
-    map_id: str
-    site_id: str | None = None
-    timestamp: Timestamp
-    type: str | None = None
-    x: float
-    y: float
+    mac: Mac | None = None
 
 
-class LocationCentrakEvent(MistEvent):
+class LocationCentrakEvent(_Position):
     """``location-centrak``: a CenTrak Wi-Fi tag's position, with its extended beacon payloads."""
 
-    mac: Mac
-    map_id: str
+    mac: Mac | None = None
     mfg_company_id: int | None = None
     mfg_data: str | None = None
-    site_id: str | None = None
-    timestamp: Timestamp
-    type: str | None = None
     wifi_beacon_extended_info: list[WifiBeaconExtendedInfo] | None = None
-    x: float
-    y: float
 
 
-class LocationClientEvent(MistEvent):
+class LocationClientEvent(_Position):
     """``location-client``: a connected Wi-Fi client's position."""
 
-    mac: Mac
-    map_id: str
-    site_id: str | None = None
-    timestamp: Timestamp
-    type: str | None = None
-    x: float
-    y: float
+    mac: Mac | None = None
 
 
 class LocationUnclientEvent(LocationClientEvent):
     """``location-unclient``: an unconnected (probing) Wi-Fi client's position; same shape as a client's."""
 
 
-class LocationSdkEvent(MistEvent):
+class LocationSdkEvent(_Position):
     """``location-sdk``: an SDK client's position, identified by its SDK ``id`` (it has no mac)."""
 
-    id: str
-    map_id: str
+    id: str | None = None
     name: str | None = None
-    site_id: str | None = None
-    timestamp: Timestamp
-    type: str | None = None
-    x: float
-    y: float

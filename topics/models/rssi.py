@@ -10,21 +10,22 @@ from topics.models.common import Mac, MistEnum, MistEvent, ServicePacket, Timest
 class DiscoveredRawRssiEvent(MistEvent):
     """``discovered-raw-rssi`` (spec: webhook_discovered_raw_rssi_event): a BLE beacon heard by an AP beam."""
 
+    ap: Mac | None = None  # the reporting AP by MAC, in payloads without device_id
     ap_loc: list[float] | None = None  # x, y, z of the reporting AP, meters
-    beam: int
-    device_id: str
+    beam: int | None = None
+    device_id: str | None = None
     ibeacon_major: int | None = None
     ibeacon_minor: int | None = None
     ibeacon_uuid: str | None = None
     is_asset: bool | None = None
-    mac: Mac
-    map_id: str
+    mac: Mac | None = None
+    map_id: str | None = None
     mfg_company_id: str | None = None  # the spec says string here ("004c"); an int on every other topic
     mfg_data: str | None = None
-    org_id: str
-    rssi: float
+    org_id: str | None = None
+    rssi: float | None = None
     service_packets: list[ServicePacket] | None = None
-    site_id: str
+    site_id: str | None = None
     timestamp: Timestamp | None = None
 
 
@@ -35,29 +36,31 @@ class AssetRawEvent(MistEvent):
     have none, so they are optional here.
     """
 
-    asset_id: str
-    beam: int
-    device_id: str
+    ap: Mac | None = None  # the reporting AP by MAC, in payloads without device_id
+    asset_id: str | None = None
+    beam: int | None = None
+    device_id: str | None = None
     ibeacon_major: int | None = None
     ibeacon_minor: int | None = None
     ibeacon_uuid: str | None = None
-    mac: Mac
-    map_id: str
+    mac: Mac | None = None
+    map_id: str | None = None
     mfg_company_id: int | None = None
     mfg_data: str | None = None
-    rssi: float
+    rssi: float | None = None
     service_data_data: str | None = None
     service_data_last_rx_time: int | None = None
     service_data_rx_cnt: int | None = None
     service_data_uuid: str | None = None
     service_packets: list[ServicePacket] | None = None
-    site_id: str
-    timestamp: Timestamp
+    site_id: str | None = None
+    timestamp: Timestamp | None = None
 
 
 class AssetRawRssiEvent(MistEvent):
     """``asset-raw-rssi``: like discovered-raw-rssi, but for assets; ``mfg_company_id`` is an int here."""
 
+    ap: Mac | None = None  # the reporting AP by MAC, in payloads without device_id
     ap_loc: list[float] | None = None
     beam: int | None = None
     device_id: str | None = None
@@ -65,7 +68,7 @@ class AssetRawRssiEvent(MistEvent):
     ibeacon_minor: int | None = None
     ibeacon_uuid: str | None = None
     is_asset: bool | None = None
-    mac: Mac
+    mac: Mac | None = None
     map_id: str | None = None
     mfg_company_id: int | None = None
     mfg_data: str | None = None
@@ -89,9 +92,9 @@ class WifiConnRawEvent(MistEvent):
     MACs come as ``aa-bb-..``; older payloads spell ``mapid``/``siteid``. No timestamp in the samples.
     """
 
-    ap_id: Mac
+    ap_id: Mac | None = None
     ap_loc: list[float] | None = None
-    client_id: Mac
+    client_id: Mac | None = None
     connected_site: bool | None = None
     map_id: str | None = Field(default=None, validation_alias=AliasChoices("map_id", "mapid"))
     org_id: str | None = None
@@ -114,13 +117,13 @@ class ScanBand(MistEnum):
 class ScanDataItem(MistEvent):
     """One BSSID in an SDK client's background Wi-Fi scan (spec: ..._scan_data_item)."""
 
-    ap: Mac
-    band: ScanBand
-    bssid: Mac
-    channel: int
-    rssi: float
-    ssid: str
-    timestamp: Timestamp
+    ap: Mac | None = None
+    band: ScanBand | None = None
+    bssid: Mac | None = None
+    channel: int | None = None
+    rssi: float | None = None
+    ssid: str | None = None
+    timestamp: Timestamp | None = None
 
 
 class SdkclientScanDataEvent(MistEvent):
@@ -129,12 +132,12 @@ class SdkclientScanDataEvent(MistEvent):
     ``connection_band`` is an open string in the spec (unlike the scan items' ``band``).
     """
 
-    connection_ap: Mac
-    connection_band: str
-    connection_bssid: Mac
-    connection_channel: int
-    connection_rssi: float
-    last_seen: Timestamp
-    mac: Mac
+    connection_ap: Mac | None = None
+    connection_band: str | None = None
+    connection_bssid: Mac | None = None
+    connection_channel: int | None = None
+    connection_rssi: float | None = None
+    last_seen: Timestamp | None = None
+    mac: Mac | None = None
     scan_data: list[ScanDataItem] | None = None
-    site_id: str
+    site_id: str | None = None

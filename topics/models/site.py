@@ -8,17 +8,17 @@ from topics.models.common import MistEvent, Timestamp
 class PingEvent(MistEvent):
     """``ping`` (spec: webhook_ping_event): Mist's test of a webhook."""
 
-    id: str
-    name: str
-    site_id: str
-    timestamp: Timestamp
+    id: str | None = None
+    name: str | None = None
+    site_id: str | None = None
+    timestamp: Timestamp | None = None
 
 
 class SiteSleEvent(MistEvent):
     """``site-sle``: a site's SLE scores, metric name → score (0..1)."""
 
     org_id: str | None = None
-    site_id: str
+    site_id: str | None = None
     sle: dict[str, float] | None = None
     timestamp: Timestamp | None = None
 

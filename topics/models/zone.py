@@ -17,25 +17,25 @@ class ZoneEvent(MistEvent):
     asset_id: str | None = None
     id: str | None = None
     mac: Mac | None = None
-    map_id: str
+    map_id: str | None = None
     name: str | None = None
-    site_id: str
-    timestamp: Timestamp
-    trigger: ZoneTrigger
-    type: ClientType
-    zone_id: str
+    site_id: str | None = None
+    timestamp: Timestamp | None = None
+    trigger: ZoneTrigger | None = None
+    type: ClientType | None = None
+    zone_id: str | None = None
 
 
 class RssizoneEvent(MistEvent):
     """``rssizone``: enter/exit of an RSSI zone (zone defined by signal strength, not a polygon)."""
 
-    mac: Mac
-    map_id: str
-    rssizone_id: str
-    site_id: str
-    timestamp: Timestamp
-    trigger: ZoneTrigger
-    type: ClientType
+    mac: Mac | None = None
+    map_id: str | None = None
+    rssizone_id: str | None = None
+    site_id: str | None = None
+    timestamp: Timestamp | None = None
+    trigger: ZoneTrigger | None = None
+    type: ClientType | None = None
 
 
 class OccupancyAlertType(MistEnum):
@@ -48,14 +48,14 @@ class OccupancyAlertType(MistEnum):
 class OccupancyAlert(MistEvent):
     """One zone's alert inside an ``occupancy-alerts`` event (spec: ..._alert_events_items)."""
 
-    current_occupancy: int
-    map_id: str
-    occupancy_limit: int
-    org_id: str
-    timestamp: Timestamp
-    type: OccupancyAlertType
-    zone_id: str
-    zone_name: str
+    current_occupancy: int | None = None
+    map_id: str | None = None
+    occupancy_limit: int | None = None
+    org_id: str | None = None
+    timestamp: Timestamp | None = None
+    type: OccupancyAlertType | None = None
+    zone_id: str | None = None
+    zone_name: str | None = None
 
 
 class OccupancyAlertsEvent(MistEvent):
@@ -63,5 +63,5 @@ class OccupancyAlertsEvent(MistEvent):
 
     alert_events: list[OccupancyAlert] = Field(default_factory=list)
     for_site: bool | None = None
-    site_id: str
-    site_name: str
+    site_id: str | None = None
+    site_name: str | None = None
