@@ -15,7 +15,14 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 
-from topics.names import TopicSpec
+from topics.catalogue import CATALOGUE
+from topics.names import TopicSpec, raw_topic, unrouted_topic
+
+
+def raw_topic_configs(prefix: str, max_body_bytes: int) -> dict[str, dict[str, str]]:
+    """Raw topics hold whole webhook bodies, up to the ingest's limit (Kafka's default is ~1 MiB)."""
+    bodies = {"max.message.bytes": str(max_body_bytes + 64 * 1024)}
+    return dict.fromkeys([raw_topic(t, prefix) for t in CATALOGUE] + [unrouted_topic(prefix)], bodies)
 
 
 @dataclass

@@ -96,19 +96,15 @@ def topics_group() -> None:
 
 
 def create_topics(settings: Settings) -> None:
-    from mistpipe.admin import ensure_topics
-    from topics.catalogue import CATALOGUE
-    from topics.names import all_topics, raw_topic, unrouted_topic
+    from mistpipe.admin import ensure_topics, raw_topic_configs
+    from topics.names import all_topics
 
-    # Raw topics hold whole webhook bodies, up to the ingest's limit (Kafka's default is ~1 MiB).
-    bodies = {"max.message.bytes": str(settings.max_body_bytes + 64 * 1024)}
-    raw = [raw_topic(t, settings.topic_prefix) for t in CATALOGUE] + [unrouted_topic(settings.topic_prefix)]
     report = asyncio.run(
         ensure_topics(
             settings.kafka_bootstrap,
             all_topics(settings.topic_prefix),
             settings.partitions,
-            configs=dict.fromkeys(raw, bodies),
+            configs=raw_topic_configs(settings.topic_prefix, settings.max_body_bytes),
         )
     )
     click.echo(

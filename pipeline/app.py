@@ -243,9 +243,12 @@ def create_app(settings: Settings, *, store: str | None = None) -> Pipeline:
 
         async def publish() -> None:
             data = record["e"]
-            extra, missing = enrich(mist_topic, data, refs.sites, refs.maps, refs.zones)
-            out = {**data, **extra}
             warnings = record.get("w", [])
+            # Values kept as received because they failed their type are not computed with: not here
+            # (a site_id that is an object), not in the aggregates.
+            valid = validated_view(mist_topic, data, warnings)
+            extra, missing = enrich(mist_topic, valid, refs.sites, refs.maps, refs.zones)
+            out = {**data, **extra}
             out["mist"] = {
                 "topic": mist_topic,
                 "enriched": not missing,
@@ -263,7 +266,6 @@ def create_app(settings: Settings, *, store: str | None = None) -> Pipeline:
             metrics.events_out.labels(mist_topic).inc()
             # The tables, from the record as published (what a reader of the enriched topic gets), before
             # the event is marked seen: a worker that stops in between counts it again, idempotently.
-            # Values kept as received because they failed their type are not computed with.
             await aggs.apply(mist_topic, validated_view(mist_topic, orjson.loads(value), warnings), event)
 
         if horizon <= 0:

@@ -190,8 +190,9 @@ def _usable(value: Any, failed: bool, need: Need) -> bool:
         return False
     if not failed:
         return True
-    # An identity is only compared: a name of the wrong form still names its thing.
-    return need.identity and isinstance(value, (str, int)) and not isinstance(value, bool)
+    # An identity is only compared: a name of the wrong form still names its thing; a number or a list
+    # does not (keys and table keys are strings).
+    return need.identity and isinstance(value, str)
 
 
 def _unmet(need: Need, out: Mapping[str, Any], failed: Mapping[str, str]) -> dict[str, Any] | None:
@@ -237,9 +238,14 @@ def _is_identity(topic: MistTopic, name: str) -> bool:
 
 def validated_view(mist_topic: str, record: dict[str, Any], warnings: list[dict[str, str]]) -> dict[str, Any]:
     """`record` without the values kept as received because they failed their type (what `warnings` name),
-    except the identities in use: what aggregates may compute with. `record` itself is not changed."""
+    except the identities in use (strings): what enrichment and aggregates may compute with. `record` itself
+    is not changed."""
     topic = lookup(mist_topic)
-    drop = [w["field"] for w in warnings if w["field"] and not (topic and _is_identity(topic, w["field"]))]
+
+    def in_use(name: str) -> bool:
+        return topic is not None and _is_identity(topic, name) and isinstance(record.get(name), str)
+
+    drop = [w["field"] for w in warnings if w["field"] and not in_use(w["field"])]
     if not drop:
         return record
     view = copy.deepcopy(record)
@@ -296,7 +302,9 @@ def parse_body(raw: bytes, mist_topic: str | None = None) -> ParsedBody:
             ParsedEvent(
                 mist_topic=topic.name,
                 event=normalised,
-                key=entity_key(topic.name, normalised) or print_,
+                # Keyed by what is valid: an id kept as received only where it is the identity in use.
+                key=entity_key(topic.name, validated_view(topic.name, normalised, checked.warnings))
+                or print_,
                 timestamp=event_time(normalised),
                 fingerprint=print_,
                 index=index,

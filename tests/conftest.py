@@ -111,15 +111,20 @@ def pytest_runtest_makereport(item, call):
 def deployment_factory(kafka_bootstrap, unique, tmp_path) -> Iterator[Callable[..., Deployment]]:
     """A fresh deployment on the session broker: every topic of the contract under a unique prefix; its
     topics (and its workers' changelogs) are deleted after the test."""
-    from mistpipe.admin import ensure_topics
+    from mistpipe.admin import ensure_topics, raw_topic_configs
+    from mistpipe.settings import Settings
     from topics.names import all_topics
 
     created: list[Deployment] = []
+    max_body_bytes = Settings.model_fields["max_body_bytes"].default
 
     def create(partitions: int = 4) -> Deployment:
         name = unique("mp")
         deployment = Deployment(kafka_bootstrap, f"{name}.", partitions, name, tmp_path / name)
-        report = run_async(ensure_topics(kafka_bootstrap, all_topics(deployment.prefix), partitions))
+        configs = raw_topic_configs(deployment.prefix, max_body_bytes)  # as `mistpipe topics create` does
+        report = run_async(
+            ensure_topics(kafka_bootstrap, all_topics(deployment.prefix), partitions, configs=configs)
+        )
         assert report.ok and not report.existing, report
         created.append(deployment)
         return deployment

@@ -54,7 +54,10 @@ class MistTopic:
 _LOCATED = Need(("mac", "id"), "the client, asset or SDK client located: the key of its last location", True)
 _LOCATED_MAC = Need(("mac",), "the client or tag located: the key of its last location", True)
 _LOCATED_SDK = Need(("id",), "the SDK client located: the key of its last location", True)
-_POSITION = (Need(("x",), "where it is: the last location's x, meters"), Need(("y",), "the y, meters"))
+_POSITION = (
+    Need(("x",), "where it is, x in meters: the position of its last location"),
+    Need(("y",), "where it is, y in meters: the position of its last location"),
+)
 _ZONE_TIME = Need(("timestamp",), "when: visits and dwell times are measured in event time")
 _ZONE = (
     Need(("zone_id",), "the zone entered or left: the key of its occupancy and visits", True),

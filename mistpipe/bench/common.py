@@ -81,14 +81,13 @@ def kafka(bootstrap: str | None, state_dir: Path) -> Iterator[str]:
 
 
 async def _create_topics(d: Deployment, extra: list[str]) -> None:
-    from mistpipe.admin import ensure_topics
-    from topics.catalogue import CATALOGUE
-    from topics.names import TopicSpec, all_topics, raw_topic, unrouted_topic
+    from mistpipe.admin import ensure_topics, raw_topic_configs
+    from mistpipe.settings import Settings
+    from topics.names import TopicSpec, all_topics
 
-    raw = [raw_topic(t, d.prefix) for t in CATALOGUE] + [unrouted_topic(d.prefix)]
     specs = all_topics(d.prefix) + [TopicSpec(d.topic(name), False) for name in extra]
-    bodies = {"max.message.bytes": str(11 * 1024 * 1024)}
-    report = await ensure_topics(d.bootstrap, specs, d.partitions, configs=dict.fromkeys(raw, bodies))
+    configs = raw_topic_configs(d.prefix, Settings.model_fields["max_body_bytes"].default)
+    report = await ensure_topics(d.bootstrap, specs, d.partitions, configs=configs)
     if not report.ok:
         raise click.ClickException(f"topics differ from what the benchmark needs: {report.mismatched}")
 

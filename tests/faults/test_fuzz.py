@@ -2,7 +2,8 @@
 ingest writes them (hypothesis). The worker never stops, and every event is either enriched or dead-lettered,
 counted exactly: per raw record, from the topics, and in total, from /metrics.
 
-What is valid is worked out here with the topics' models, the contract, not with the worker's code. Every
+What is valid is worked out here with the contract (what each topic needs, the models' types of those
+fields), not with the worker's code. Every
 generated event gets a field of its own (`fuzz_id`), so no two are duplicates: the dedupe stage drops none.
 """
 
@@ -19,12 +20,13 @@ from aiokafka import AIOKafkaProducer
 from fault_support import load_reference, metric, metrics_text, wait_for_metric
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from support import MIST_SAMPLES, http_status, read_topics
 
 from ingest.routing import ShapeError, parse, record_key
 from topics import headers
-from topics.catalogue import lookup
+from topics.catalogue import Need, lookup
+from topics.models.common import ISO_TIME
 
 SAMPLES = {p.stem: orjson.loads(p.read_bytes()) for p in sorted(MIST_SAMPLES.glob("*.json"))}
 EXAMPLES = 400
@@ -107,23 +109,41 @@ def serialise(body: bytes | dict, cut: int | None) -> bytes:
     return data if cut is None else data[: cut % len(data)]
 
 
+def _fits(model: type, name: str, value: object) -> bool:
+    """`value` is valid for field `name` of `model` (an ISO time where epoch seconds belong counts)."""
+    try:
+        TypeAdapter(model.model_fields[name].annotation).validate_python(value)
+        return True
+    except ValidationError as exc:
+        return all(e["type"] == ISO_TIME for e in exc.errors())
+
+
+def usable(model: type, need: Need, event: dict) -> bool:
+    """One of the need's fields is there, and fits its type; for an identity, any non-empty string will do."""
+    for name in need.fields:
+        value = event.get(name)
+        if value is None or value == "":
+            continue
+        if _fits(model, name, value) or (need.identity and isinstance(value, str)):
+            return True
+    return False
+
+
 def expected(topic: str, raw: bytes) -> tuple[int, int]:
-    """(valid events, dead letters) of a raw body, by the contract: the topic's pydantic model."""
+    """(valid events, dead letters) of a raw body, by the contract: an event is refused only when it lacks
+    what its topic needs (the catalogue's needs, each field checked against the model's type for it)."""
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
         return 0, 1
     if not isinstance(body, dict) or not isinstance(body.get("events"), list):
         return 0, 1
-    model = lookup(topic).model
+    topic_ = lookup(topic)
     valid = dead = 0
     for event in body["events"]:
-        try:
-            if not isinstance(event, dict):
-                raise TypeError(event)
-            model.model_validate(event)
+        if isinstance(event, dict) and all(usable(topic_.model, need, event) for need in topic_.needs):
             valid += 1
-        except (ValidationError, TypeError):
+        else:
             dead += 1
     return valid, dead
 

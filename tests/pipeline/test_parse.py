@@ -10,7 +10,15 @@ import pytest
 from pydantic import ValidationError
 from support import MIST_SAMPLES
 
-from pipeline.parse import DeadLetter, ParsedBody, event_time, fingerprint, parse_body, validation_errors
+from pipeline.parse import (
+    DeadLetter,
+    ParsedBody,
+    event_time,
+    fingerprint,
+    parse_body,
+    validated_view,
+    validation_errors,
+)
 from topics.catalogue import lookup
 from topics.models import SdkclientScanDataEvent
 
@@ -566,3 +574,25 @@ def test_parsed_timestamps_of_samples():
     assert [e.timestamp for e in events] == [1749106728.0, 1749106729.0, 1749106730.0]
     audits = parse_body(orjson.dumps(SAMPLES["audits"])).events
     assert audits[0].timestamp == pytest.approx(1749106728.923601)
+
+
+def test_the_validated_view_leaves_out_what_was_kept_as_received():
+    body = changed("location", 0, {"site_id": {"not": "an id"}, "mac": "mac4", "name": ["a"]})
+    event = parse_body(orjson.dumps(body)).events[0]
+    assert {w["field"] for w in event.warnings} == {"site_id", "mac", "name"}
+    view = validated_view("location", event.event, event.warnings)
+    assert "site_id" not in view and "name" not in view
+    assert view["mac"] == "mac4"  # the identity in use stays
+    assert event.event["site_id"] == {"not": "an id"}  # the record itself keeps all
+
+
+def test_an_identity_that_is_no_string_is_not_used():
+    # An SDK client (`id`) whose `mac` came as a number: the id is the entity, the number left out.
+    body = changed("location", 0, {"mac": 123456789012, "id": "sdk-client-1"})
+    event = parse_body(orjson.dumps(body)).events[0]
+    assert event.key == "sdk-client-1"
+    assert "mac" not in validated_view("location", event.event, event.warnings)
+    # Without the id, nothing names the entity: refused.
+    body = changed("location", 0, {"mac": 123456789012, "id": None})
+    dead = parse_body(orjson.dumps(body)).dead
+    assert [(e["field"], e["type"]) for e in dead[0].errors] == [("mac", "needed")]

@@ -123,3 +123,22 @@ def test_topics_depends_only_on_pydantic_and_orjson():
                 continue
             for name in names:
                 assert name.split(".")[0] in allowed, (path, name)
+
+
+def needs_table() -> str:
+    """The README's table of what each topic needs, from the catalogue (topics with the same needs share a
+    row)."""
+    groups: dict[tuple, list[MistTopic]] = {}
+    for topic in CATALOGUE.values():
+        groups.setdefault(tuple((n.fields, n.why, n.identity) for n in topic.needs), []).append(topic)
+    rows = ["| topics | an event is dead-lettered without |", "|---|---|"]
+    for key, members in groups.items():
+        names = ", ".join(f"`{t.name}`" for t in members)
+        needs = "; ".join(f"{n.describe()} — {n.why}" for n in members[0].needs)
+        rows.append(f"| {names} | {needs if key else 'nothing: every field is optional'} |")
+    return "\n".join(rows)
+
+
+def test_readme_says_what_each_topic_needs():
+    readme = (Path(topics.__file__).parents[1] / "README.md").read_text()
+    assert needs_table() in readme.split("### What an event needs", 1)[1]
