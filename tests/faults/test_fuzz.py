@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaProducer
 from fault_support import load_reference, metric, metrics_text, wait_for_metric
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 from support import MIST_SAMPLES, http_status, read_topics
 
 from ingest.routing import ShapeError, parse, record_key
@@ -110,9 +110,10 @@ def serialise(body: bytes | dict, cut: int | None) -> bytes:
 
 
 def _fits(model: type, name: str, value: object) -> bool:
-    """`value` is valid for field `name` of `model` (an ISO time where epoch seconds belong counts)."""
+    """`value` is valid for field `name` of `model` (an ISO time where epoch seconds belong counts): the
+    model alone with that one field, so that its configuration counts (numbers taken as strings)."""
     try:
-        TypeAdapter(model.model_fields[name].annotation).validate_python(value)
+        model.model_validate({name: value})
         return True
     except ValidationError as exc:
         return all(e["type"] == ISO_TIME for e in exc.errors())
