@@ -1,11 +1,13 @@
-"""The Faust app: topics, tables and the agents that wire the pure stages (parse, enrich) together.
+"""The worker's Faust app: one agent over the raw topics, its state, its commit, its pages.
 
-    mist.<topic> ──parse──▶ mist.parsed (keyed by entity) ──dedupe, enrich──▶ mist.<topic>.enriched
-         └──────────────▶ mist.deadletter    reference data ─┘   └──aggregate (tables.py)──▶ tables
+    mist.<topic> ──┬─ one pass per body (process.py): parse, dedupe, enrich, publish, aggregate
+    mist.by-site ──┘     ├─▶ mist.<topic>.enriched, mist.zone.visits, mist.rssi.windows, mist.deadletter
+                         └─▶ state per site partition (aggregates/, state.py) ─▶ query API, floor map
 
-Agents are thin: the logic lives in parse.py, dedupe.py, enrich.py and aggregate.py. Stateful agents run at
-concurrency=1 (faust-streaming #606: with more, a commit can pass a message still in flight); scale with
-partitions.
+Faust does what it does well: the consumer group, the assignment, offsets, changelog topics and their
+recovery. The records go out through librdkafka (output.py), and a commit writes, in order, each step acked
+before the next: the records, the state changed since the last commit, the dedupe marks; only then the
+offsets. The agent runs at concurrency 1 (faust-streaming #606); scale with partitions and workers.
 """
 
 from __future__ import annotations
@@ -13,9 +15,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from functools import partial
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,39 +23,26 @@ import faust
 import orjson
 
 from mistpipe.settings import Settings
-from pipeline import faustfix
-from pipeline.dedupe import publish_once
-from pipeline.enrich import enrich
-from pipeline.expiry import ExpiryIndex, expire_due
+from pipeline import aggregates
+from pipeline import faust as faust_internals
+from pipeline.aggregates import Aggregates
+from pipeline.aggregates.windows import record_time_ms
 from pipeline.floor import wire_floor
-from pipeline.guard import each
 from pipeline.metrics import PipelineMetrics
-from pipeline.parse import DeadLetter, parse_body, validated_view
-from pipeline.produce import Sink
+from pipeline.output import Output
+from pipeline.parse import DeadLetter
+from pipeline.process import Pass, deadletter_record
 from pipeline.reference import ReferenceData, follow
-from pipeline.tables import Aggregates, record_time, wire_aggregates
-from pipeline.views import wire_views
-from topics import headers
-from topics.catalogue import CATALOGUE
-from topics.names import (
-    deadletter_topic,
-    enriched_topic,
-    parsed_topic,
-    raw_topic,
-)
+from pipeline.routing import Cluster
+from pipeline.state import State
+from pipeline.views import Views, wire_views
+from topics.names import rssi_windows_topic, zone_visits_topic
+from topics.serde import dumps, encode_key
 
 log = logging.getLogger(__name__)
 
-# RocksDB's default block cache is 2 GiB per table partition, and its write buffers 3 x 64 MiB: sized down
-# for a small machine, where a worker holds a few tables x 8 partitions.
-ROCKSDB_OPTIONS = {
-    "block_cache_size": 8 * 1024 * 1024,
-    "block_cache_compressed_size": 0,
-    "write_buffer_size": 4 * 1024 * 1024,
-    "max_write_buffer_number": 2,
-    "target_file_size_base": 16 * 1024 * 1024,
-}
 EXPIRY_INTERVAL_S = 5.0
+TICK_S = 1.0
 
 
 def broker_urls(bootstrap: str) -> list[str]:
@@ -63,29 +50,8 @@ def broker_urls(bootstrap: str) -> list[str]:
 
 
 def canonical_host(bind: str) -> str:
-    """The host other workers reach this one at (table_route forwards queries there)."""
+    """The host other workers reach this one at (queries are forwarded there)."""
     return socket.gethostname() if bind in ("0.0.0.0", "::", "") else bind
-
-
-def _header(message: Any, name: str) -> bytes | None:
-    for key, value in message.headers or ():
-        if key == name:
-            return value
-    return None
-
-
-def deadletter_record(dead: DeadLetter, source: dict[str, Any], received_at_ms: int | None) -> bytes:
-    return orjson.dumps(
-        {
-            "mist_topic": dead.mist_topic,
-            "errors": dead.errors,
-            "event": dead.event,
-            "body": dead.body,
-            "index": dead.index,
-            "source": source,
-            "received_at_ms": received_at_ms,
-        }
-    )
 
 
 @dataclass
@@ -95,28 +61,25 @@ class Pipeline:
     app: faust.App
     settings: Settings
     metrics: PipelineMetrics
-    tables: dict[str, Any] = field(default_factory=dict)
-    refs: ReferenceData = field(default_factory=ReferenceData)
-    aggs: Aggregates | None = None
-    processing_error: Callable[[str, Any, Exception], Awaitable[None]] | None = None
-    dedupe_index: ExpiryIndex = field(default_factory=ExpiryIndex)
+    output: Output
+    refs: ReferenceData
+    aggs: Aggregates
+    dedupe: State
+    process: Pass
+
+    def states(self) -> list[State]:
+        return [*self.aggs.states(), self.dedupe]
 
 
-faustfix.apply()  # commits wait for every changelog record (see faustfix.py)
-
-
-def create_app(settings: Settings, *, store: str | None = None) -> Pipeline:
-    """Build the worker's Faust app. `store` defaults to RocksDB; unit tests may pass "memory://"."""
-    store = store or "rocksdb://"
-    app_id = settings.app_id
-    prefix = settings.topic_prefix
-    # Per app and web port: two workers on one host (tests, or a rolling restart) never share a RocksDB.
-    datadir = Path(settings.state_dir).resolve() / f"worker-{app_id}-{settings.web_port}"
+def _app(settings: Settings) -> faust.App:
+    # Per app and web port: two workers on one host (tests, or a rolling restart) never share a state dir.
+    datadir = Path(settings.state_dir).resolve() / f"worker-{settings.app_id}-{settings.web_port}"
     datadir.parent.mkdir(parents=True, exist_ok=True)
-    app = faust.App(
-        app_id,
+    return faust.App(
+        settings.app_id,
         broker=broker_urls(settings.kafka_bootstrap),
-        store=store,
+        store="memory://",  # state lives in memory, recovered from its changelog (state.py)
+        table_standby_replicas=0,  # no copy of the others' state: a worker reads only what it owns
         topic_partitions=settings.partitions,
         topic_disable_leader=True,  # no on_leader tasks here: skip the leader-election topic
         datadir=str(datadir),
@@ -140,172 +103,127 @@ def create_app(settings: Settings, *, store: str | None = None) -> Pipeline:
         autodiscover=False,
         logging_config=None,
     )
+
+
+def create_app(settings: Settings) -> Pipeline:
+    """Build the worker's Faust app (it connects to Kafka only when run)."""
+    faust_internals.apply()
+    app = _app(settings)
+    prefix = settings.topic_prefix
     metrics = PipelineMetrics()
-    # Every record the agents write goes straight to Faust's producer (see produce.py).
-    sink = Sink(app, on_failed=lambda topic: metrics.produce_failures.labels(topic).inc())
-    sink.install()
-    pipeline = Pipeline(app, settings, metrics)
-    table_options = ROCKSDB_OPTIONS if store.startswith("rocksdb") else None
-
-    # -- topics ------------------------------------------------------------------------------------------
-    raw_names = {raw_topic(t, prefix): t for t in CATALOGUE}
-    raw = app.topic(
-        *raw_names, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+    output = Output(
+        settings.kafka_bootstrap, on_failed=lambda topic: metrics.produce_failures.labels(topic).inc()
     )
-
-    # Keys are JSON strings end to end (topics.serde), as the tables' keys, so table_route finds owners.
-    def keyed(name: str) -> Any:
-        return app.topic(name, key_type=str, value_type=bytes, key_serializer="json", value_serializer="raw")
-
-    parsed = keyed(parsed_topic(prefix))
-    parsed_name = parsed.get_topic_name()
-    deadletter_name = deadletter_topic(prefix)
-    enriched_names = {t: enriched_topic(t, prefix) for t in CATALOGUE}
-
-    # -- tables ------------------------------------------------------------------------------------------
-    # Reference data: every worker reads all of mist.ref.* and keeps reading (pipeline.reference.follow).
-    # Not Faust GlobalTables: in faust-streaming 0.15 a GlobalTable over a topic of our own naming hangs the
-    # rebalance (its assignor looks the changelog up by the default `<app>-<table>-changelog` name), and
-    # once worked around, records written after the worker started were never applied to the table.
     refs = ReferenceData()
-    pipeline.refs = refs
+
+    def state(name: str, retention_s: float | None = None, indexed: bool = False) -> State:
+        # Keys and values as JSON (Faust's default for str keys), as state.py writes them.
+        table = app.Table(name, key_type=str, partitions=settings.partitions)
+        return State(table, faust_internals.store_of(table), retention_s, indexed=indexed)
+
+    outputs = {"visits": zone_visits_topic(prefix), "rssi": rssi_windows_topic(prefix)}
+
+    def publish(kind: str, key: str, record: dict[str, Any], ts: float) -> None:
+        output.send(outputs[kind], encode_key(key), orjson.dumps(record), None, record_time_ms(ts))
+
+    aggs = aggregates.build(
+        state, publish, settings, lambda topic, n: metrics.zone_exits_ignored.labels(topic).inc(n)
+    )
+    # fingerprint -> {} until the horizon: an event seen again within it is a copy.
+    dedupe = state("dedupe", settings.dedupe_seconds)
+    process = Pass(prefix, output, refs, aggs, dedupe, metrics, settings.dedupe_seconds)
+    pipeline = Pipeline(app, settings, metrics, output, refs, aggs, dedupe, process)
+
+    sources = app.topic(
+        *process.source_topics, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+    )
 
     @app.task
     async def follow_reference() -> None:
         await follow(settings.kafka_bootstrap, prefix, refs)
 
-    # fingerprint -> [first seen (epoch s), partition]; bounded by the dedupe horizon (see expiry.py).
-    dedupe = app.Table("dedupe", key_type=str, options=table_options)
-    sink.changelog(dedupe, after_acks=True)  # a mark never reaches Kafka before what it vouches for
-    pipeline.tables.update(dedupe=dedupe)
-
-    # -- agents ------------------------------------------------------------------------------------------
-    async def processing_error(stage: str, event: Any, exc: Exception) -> None:
+    async def processing_error(message: Any, exc: Exception) -> None:
         """An unexpected error on one record (a bug, a value no test foresaw): the record goes to the
         dead-letter topic with the reason, and the agent goes on. Never a crash, never a silent drop."""
-        message = event.message
-        metrics.processing_errors.labels(stage).inc()
-        log.exception("%s: cannot process %s[%d]@%d", stage, message.topic, message.partition, message.offset)
-        value = event.value if isinstance(event.value, bytes) else orjson.dumps(event.value)
+        metrics.processing_errors.labels("process").inc()
+        log.exception("cannot process %s[%d]@%d", message.topic, message.partition, message.offset)
         error = {
             "field": None,
-            "message": f"{stage}: {type(exc).__name__}: {exc}"[:1000],
+            "message": f"process: {type(exc).__name__}: {exc}"[:1000],
             "type": "processing",
         }
+        value = message.value or b""
         dead = DeadLetter(None, [error], body=value[:65536].decode("utf-8", errors="replace"))
         source = {"topic": message.topic, "partition": message.partition, "offset": message.offset}
-        received_at_ms = int(message.timestamp * 1000)
-        await sink.send(deadletter_name, stage, deadletter_record(dead, source, received_at_ms))
+        record = deadletter_record(dead, source, int(message.timestamp * 1000))
+        output.send(process.deadletter, encode_key("process"), record)
 
-    pipeline.processing_error = processing_error
-
-    async def parse_one(event: Any) -> None:
-        message = event.message
-        mist_topic = raw_names[message.topic]
-        metrics.bodies_in.labels(mist_topic).inc()
-        received = _header(message, headers.RECEIVED_AT_MS)
-        received_at_ms = int(received) if received and received.isdigit() else int(message.timestamp * 1000)
-        source = {"topic": message.topic, "partition": message.partition, "offset": message.offset}
-        body = parse_body(event.value, mist_topic)
-        for e in body.events:
-            record = {"t": e.mist_topic, "e": e.event, "ts": e.timestamp, "fp": e.fingerprint}
-            record.update(src={**source, "index": e.index}, rx=received_at_ms)
-            if e.warnings:
-                record["w"] = e.warnings
-                for warning in e.warnings:
-                    metrics.field_warnings.labels(mist_topic, warning["field"].partition(".")[0]).inc()
-            if e.original:
-                record["o"] = e.original
-            await sink.send(parsed_name, e.key, orjson.dumps(record), timestamp=record_time(e.timestamp))
-        if body.events:
-            metrics.events_in.labels(mist_topic).inc(len(body.events))
-        for dead in body.dead:
-            metrics.dead_lettered.labels(mist_topic).inc()
-            await sink.send(deadletter_name, mist_topic, deadletter_record(dead, source, received_at_ms))
-
-    @app.agent(raw, concurrency=1)
-    async def parse(stream: Any) -> None:
-        """Raw bodies → one record per valid event on mist.parsed; the rest to the dead-letter topic."""
-        await each(stream, "parse", parse_one, processing_error)
-
-    horizon = settings.dedupe_seconds
-
-    def mark_seen(fp: str, partition: int) -> None:
-        now = time.time()
-        # What Table.__setitem__ does, without its per-record sensors: the store, then the changelog.
-        dedupe.data[fp] = [now, partition]
-        dedupe.send_changelog(partition, fp, [now, partition])
-        pipeline.dedupe_index.add(now + horizon, partition, fp)
-
-    async def enrich_one(event: Any) -> None:
-        record = orjson.loads(event.value)
-        mist_topic = record["t"]
-
-        async def publish() -> None:
-            data = record["e"]
-            warnings = record.get("w", [])
-            # Values kept as received because they failed their type are not computed with: not here
-            # (a site_id that is an object), not in the aggregates.
-            valid = validated_view(mist_topic, data, warnings)
-            extra, missing = enrich(mist_topic, valid, refs.sites, refs.maps, refs.zones)
-            out = {**data, **extra}
-            out["mist"] = {
-                "topic": mist_topic,
-                "enriched": not missing,
-                "missing": missing,
-                "source": record["src"],
-                "received_at_ms": record["rx"],
-                "warnings": warnings,
-            }
-            if "o" in record:
-                out["mist"]["original"] = record["o"]
-            if missing:
-                metrics.not_enriched.labels(mist_topic, ",".join(missing)).inc()
-            value = orjson.dumps(out)
-            await sink.send(enriched_names[mist_topic], event.key, value, timestamp=record_time(record["ts"]))
-            metrics.events_out.labels(mist_topic).inc()
-            # The tables, from the record as published (what a reader of the enriched topic gets), before
-            # the event is marked seen: a worker that stops in between counts it again, idempotently.
-            await aggs.apply(mist_topic, validated_view(mist_topic, orjson.loads(value), warnings), event)
-
-        if horizon <= 0:
-            await publish()
-        elif not await publish_once(
-            record["fp"], dedupe, publish, partial(mark_seen, partition=event.message.partition)
-        ):
-            metrics.duplicates.labels(mist_topic).inc()
-
-    @app.agent(parsed, concurrency=1)
-    async def enrich_events(stream: Any) -> None:
-        """Drop events seen within the horizon, enrich the rest, publish them keyed by entity."""
+    @app.agent(sources, concurrency=1)
+    async def bodies(stream: Any) -> None:
+        """One pass per body (process.py); a body that fails is dead-lettered, and the next one goes on."""
+        output.start()
         await refs.ready.wait()  # no event is enriched against half-read reference data
-        await each(stream, "enrich", enrich_one, processing_error)
+        body = process.body
+        async for event in stream.events():
+            m = event.message
+            try:
+                body(m.topic, m.partition, m.offset, m.key, m.value, m.headers)
+            except Exception as exc:
+                await processing_error(m, exc)
+            aggs.rssi.close(time.time())
 
-    # -- bounded dedupe state ----------------------------------------------------------------------------
-    def active_partitions(topic: str) -> set[int]:
-        return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}
+    async def commit() -> None:
+        """Before Faust commits offsets: the records out, then the state, then the dedupe marks, each
+        acknowledged before the next. The state is taken as it is now, between two bodies."""
+        if not output.started:
+            return
+        steps = process.commit_steps()
+        await output.settle()
+        for step in steps:
+            for changelog, partition, key, value in step:
+                output.send(changelog, encode_key(key), None if value is None else dumps(value), partition)
+            await output.settle()
 
-    @dedupe.on_recover
-    async def rebuild_dedupe_index() -> None:
-        mine = active_partitions(parsed.get_topic_name())
-        pipeline.dedupe_index.rebuild(
-            (entry[0] + horizon, entry[1], fp) for fp, entry in dedupe.items() if entry[1] in mine
-        )
-        metrics.dedupe_keys.set(len(pipeline.dedupe_index))
+    faust_internals.install_commit(app, commit)
+
+    @app.timer(settings.commit_interval_s)
+    async def write_idle_changes() -> None:
+        """Faust commits only after reading records: what changes while no record comes (keys expired by
+        the clock) is written by the same commit, on time."""
+        if output.started and any(s.dirty for s in pipeline.states()):
+            await app.producer.flush()
+
+    async def recovered() -> None:
+        """After an assignment: each state holds the partitions this worker owns now, and what their
+        changelogs gave back; the RSSI windows are queued to close again."""
+        for s in pipeline.states():
+            s.rebuild(faust_internals.owned_partitions(app, s.changelog))
+        aggs.rssi.reopen()
+
+    faust_internals.on_recovered([s.table for s in pipeline.states()], recovered)
+
+    @app.timer(TICK_S)
+    async def tick() -> None:
+        if output.started:
+            aggs.rssi.close(time.time())
 
     @app.timer(EXPIRY_INTERVAL_S)
-    async def expire_dedupe() -> None:
-        mine = active_partitions(parsed.get_topic_name())
-        deleted = expire_due(dedupe, pipeline.dedupe_index, time.time(), lambda v: v[0] + horizon, mine)
-        metrics.expired.labels("dedupe").inc(deleted)
-        metrics.dedupe_keys.set(len(pipeline.dedupe_index))
+    async def expire() -> None:
+        for s in pipeline.states():
+            deleted = s.expire()
+            if deleted:
+                metrics.expired.labels(s.name).inc(deleted)
+            if s is dedupe:
+                metrics.dedupe_keys.set(len(s))
+            else:
+                metrics.table_keys.labels(s.name).set(len(s))
 
-    # -- aggregates and the query API --------------------------------------------------------------------
-    aggs = pipeline.aggs = wire_aggregates(app, settings, metrics, table_options, processing_error, sink)
-    wire_views(app, settings, pipeline.aggs, refs)
-    wire_floor(app, settings, pipeline.aggs, refs)  # the live floor map: GET /, /map, /v1/maps/{id}, ...
+    token = settings.query_token.get_secret_value().encode() if settings.query_token else None
+    cluster = Cluster(app, settings.partitions, lambda: aggs.locations.state.changelog, token)
+    views = Views(settings, aggs, refs)
+    wire_views(app, settings, cluster, views)
+    wire_floor(app, settings, cluster, views)  # the live floor map: GET /, /map, /v1/maps/{id}, ...
 
-    # -- web ---------------------------------------------------------------------------------------------
     @app.page("/readyz")
     async def readyz(web: Any, request: Any) -> Any:
         """200 once the reference data is read and this worker has partitions to work on."""

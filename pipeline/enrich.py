@@ -78,3 +78,28 @@ def enrich(
         else:
             out["zone"] = zone_info(zone)
     return out, missing
+
+
+def envelope(
+    mist_topic: str,
+    event: dict[str, Any],
+    extra: dict[str, Any],
+    missing: list[str],
+    source: dict[str, Any],
+    received_at_ms: int | None,
+    warnings: list[dict[str, str]],
+    original: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The record of `mist.<topic>.enriched` (topics.records.enriched_model): the event, its enrichment,
+    and `mist`, where it came from and what it lacks."""
+    provenance: dict[str, Any] = {
+        "topic": mist_topic,
+        "enriched": not missing,
+        "missing": missing,
+        "source": source,
+        "received_at_ms": received_at_ms,
+        "warnings": warnings,
+    }
+    if original:
+        provenance["original"] = original
+    return {**event, **extra, "mist": provenance}

@@ -15,8 +15,8 @@ API of views.py it reads:
   ago), from its newest window; `strongest` is the AP with the highest mean RSSI.
 
 Reference data is on every worker. Zone answers come from `/v1/zones/...` itself, so the page shows what
-the API answers, from whichever worker owns the zone. RSSI windows are spread over every worker's
-partitions: `/v1/rssi` asks every worker (`/v1/local/rssi`) and merges, as `/v1/maps/{id}/locations` does.
+the API answers, from whichever worker owns the zone's site. RSSI windows are spread over every worker's
+partitions: `/v1/rssi` asks every worker (`/v1/local/rssi`) and merges (routing.py).
 """
 
 from __future__ import annotations
@@ -26,24 +26,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 from mistpipe.settings import Settings
-from pipeline.reference import ReferenceData
-from pipeline.state import group_of, public
-from pipeline.tables import Aggregates
-from pipeline.views import guarded_pages
+from pipeline.routing import Cluster, Unavailable
+from pipeline.state import public, suffix_of
+from pipeline.views import Views
 
 STATIC = Path(__file__).resolve().parent / "static"
 CONTENT_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
 NO_CACHE = {"Cache-Control": "no-cache"}
-PEER = aiohttp.ClientTimeout(total=5)
-RETRY = {"Retry-After": "1"}
 MAP_FIELDS = ("id", "name", "site_id", "ppm", "width", "height", "width_m", "height_m", "url", "orientation")
-
-
-class Unavailable(Exception):
-    """A worker asked for part of an answer did not give it."""
 
 
 def map_view(map_: dict[str, Any]) -> dict[str, Any]:
@@ -92,9 +83,8 @@ def current_window(windows: list[dict[str, Any]], now: float, size: float) -> di
     return {"start": start, "end": start + size, "visits": 0, "dwell_total_s": 0.0, "dwell_max_s": 0.0}
 
 
-def wire_floor(app: Any, settings: Settings, aggs: Aggregates, refs: ReferenceData) -> None:
-    token = settings.query_token.get_secret_value().encode() if settings.query_token else None
-    me = str(app.conf.canonical_url).rstrip("/")
+def wire_floor(app: Any, settings: Settings, cluster: Cluster, views: Views) -> None:
+    refs, aggs = views.refs, views.aggs
     files = {
         p.name: (p.read_bytes(), CONTENT_TYPES[p.suffix])
         for p in STATIC.iterdir()
@@ -104,10 +94,7 @@ def wire_floor(app: Any, settings: Settings, aggs: Aggregates, refs: ReferenceDa
     def error(web: Any, status: int, message: str, headers: dict | None = None) -> Any:
         return web.json({"error": message}, status=status, headers=headers)
 
-    page = guarded_pages(app, token)  # as every query of views.py
-
-    def forwarded(request: Any) -> dict[str, str]:
-        return {k: v for k, v in request.headers.items() if k.lower() == "authorization"}
+    page = cluster.pages()  # as every query of views.py
 
     # -- the page ------------------------------------------------------------------------------------------
     # Registered before Faust's own index (a blueprint added when the web server starts), so "/" is ours.
@@ -162,14 +149,11 @@ def wire_floor(app: Any, settings: Settings, aggs: Aggregates, refs: ReferenceDa
     # -- a map with its zones, their occupancy and visits --------------------------------------------------
 
     async def ask(request: Any, path: str) -> Any:
-        """GET a query of this worker's API (which forwards to the key's owner): the JSON answer."""
-        try:
-            async with app.http_client.get(me + path, headers=forwarded(request), timeout=PEER) as response:
-                if response.status != 200:
-                    raise Unavailable(f"{path}: {response.status}")
-                return await response.json()
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise Unavailable(f"{path}: {type(exc).__name__}") from exc
+        """GET a query of this worker's API (which forwards to the zone's owner): the JSON answer."""
+        status, body = await cluster.get(cluster.me + path, request)
+        if status != 200:
+            raise Unavailable(f"a worker did not answer {path} ({status}); retry")
+        return body
 
     async def zone_view(request: Any, zone: dict[str, Any], now: float) -> dict[str, Any]:
         occupancy, visits = await asyncio.gather(
@@ -197,16 +181,13 @@ def wire_floor(app: Any, settings: Settings, aggs: Aggregates, refs: ReferenceDa
             key=lambda z: (z.get("name") or "", z["id"]),
         )
         now = time.time()
-        try:
-            views = await asyncio.gather(*(zone_view(request, z, now) for z in zones))
-        except Unavailable as exc:
-            # Zeros in place of an unanswered zone would look like everyone left: say so instead.
-            return error(web, 503, f"a worker did not answer ({exc}); retry", RETRY)
+        # Zeros in place of an unanswered zone would look like everyone left: Unavailable says so (503).
+        answers = await asyncio.gather(*(zone_view(request, z, now) for z in zones))
         body = {
             **map_view(map_),
             "site": {"id": map_.get("site_id"), "name": site.get("name"), "timezone": site.get("timezone")},
             "visit_window_seconds": settings.visit_window_seconds,
-            "zones": list(views),
+            "zones": list(answers),
             "time": now,
         }
         return web.json(body)
@@ -215,15 +196,15 @@ def wire_floor(app: Any, settings: Settings, aggs: Aggregates, refs: ReferenceDa
 
     def local_emitters(since: float) -> list[dict[str, Any]]:
         size = settings.rssi_window_seconds
+        state = aggs.rssi.state
         found = []
-        for mac, keys in list(aggs.rssi_windows.index.items()):
-            latest = max(keys, key=lambda k: float(k.rsplit("|", 1)[1]), default=None)
-            if latest is None or group_of(latest) != mac:
-                continue
-            value = public(aggs.rssi_windows.get(latest))
-            start = float(latest.rsplit("|", 1)[1])
-            if value is not None and start + size >= since:
-                found.append(emitter_summary(mac, start, size, value))
+        for partition in state.owned:
+            for mac in list(state.groups(partition)):
+                latest = max(state.keys_of(partition, mac), key=lambda k: float(suffix_of(k)), default=None)
+                value = public(state.get(partition, latest)) if latest is not None else None
+                start = float(suffix_of(latest)) if latest is not None else 0.0
+                if value is not None and start + size >= since:
+                    found.append(emitter_summary(mac, start, size, value))
         return found
 
     def since_of(request: Any) -> float:
@@ -244,18 +225,8 @@ def wire_floor(app: Any, settings: Settings, aggs: Aggregates, refs: ReferenceDa
             since = since_of(request)
         except ValueError:
             return error(web, 400, "since: expected epoch seconds")
-        peers = sorted({str(url).rstrip("/") for url in app.router.tables_metadata()} - {me})
-
-        async def ask_peer(peer: str) -> list[dict[str, Any]]:
-            url = f"{peer}/v1/local/rssi"
-            params = {"since": str(since)}
-            async with app.http_client.get(url, params=params, headers=forwarded(request), timeout=PEER) as r:
-                r.raise_for_status()
-                return (await r.json())["emitters"]
-
-        try:
-            answers = await asyncio.gather(*(ask_peer(peer) for peer in peers))
-        except (TimeoutError, aiohttp.ClientError):
-            return error(web, 503, "a worker did not answer; retry", RETRY)
-        found = local_emitters(since) + [e for answer in answers for e in answer]
+        answers = await cluster.fan_out(
+            request, "/v1/local/rssi", lambda: {"emitters": local_emitters(since)}, {"since": str(since)}
+        )
+        found = [e for answer in answers for e in answer["emitters"]]
         return web.json({"emitters": sorted(found, key=lambda e: e["mac"])})

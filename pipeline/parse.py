@@ -18,10 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from topics.catalogue import MistTopic, Need, lookup, normalise_topic
-from topics.keys import entity_key
 from topics.models.common import ISO_TIME
 
 Path = tuple[str | int, ...]
@@ -268,6 +267,65 @@ def _body_text(raw: bytes, limit: int = 64 * 1024) -> str:
     return raw[:limit].decode("utf-8", errors="replace")
 
 
+def _key(topic: MistTopic, event: Mapping[str, Any]) -> str | None:
+    """The record key of a valid event (topics.keys.entity_key, without its lookup)."""
+    for name in topic.key_fields:
+        value = event.get(name)
+        if value and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+    return None
+
+
+def _meets(topic: MistTopic, event: Mapping[str, Any]) -> bool:
+    """Whether a valid event has what its topic needs (the common case: no value set aside)."""
+    for need in topic.needs:
+        for name in need.fields:
+            value = event.get(name)
+            if value is not None and value != "":
+                break
+        else:
+            return False
+    return True
+
+
+_LISTS: dict[str, TypeAdapter] = {}
+
+
+def _list_of(topic: MistTopic) -> TypeAdapter:
+    adapter = _LISTS.get(topic.name)
+    if adapter is None:
+        adapter = _LISTS[topic.name] = TypeAdapter(list[topic.model])
+    return adapter
+
+
+def _valid_events(topic: MistTopic, events: list[Any]) -> list[dict[str, Any]] | None:
+    """Every event of a body, validated and dumped in two pydantic calls; None when one of them fails (then
+    each is validated alone)."""
+    adapter = _list_of(topic)
+    try:
+        return adapter.dump_python(adapter.validate_python(events), mode="json", exclude_unset=True)
+    except ValidationError:
+        return None
+
+
+def _event(
+    topic: MistTopic, index: int, event: dict[str, Any], checked: Checked | None = None
+) -> ParsedEvent:
+    name = topic.name
+    print_ = fingerprint(name, event)
+    if checked is None or not checked.warnings:
+        key = _key(topic, event)
+    else:  # keyed by what is valid: an id kept as received only where it is the identity in use
+        key = _key(topic, validated_view(name, event, checked.warnings))
+    ts = event.get("timestamp")
+    if ts is None or type(ts) not in (int, float):
+        ts = event_time(event)
+    parsed = ParsedEvent(name, event, key or print_, ts, print_, index)
+    if checked is not None:
+        parsed.warnings, parsed.original = checked.warnings, checked.original
+    return parsed
+
+
 def parse_body(raw: bytes, mist_topic: str | None = None) -> ParsedBody:
     """Split and validate one raw body. `mist_topic` is the topic the body was routed by (from the raw
     Kafka topic); the body's own `topic` is used when it is not given."""
@@ -287,7 +345,12 @@ def parse_body(raw: bytes, mist_topic: str | None = None) -> ParsedBody:
         return ParsedBody(name, dead=[DeadLetter(name, _body_error(error), body=_body_text(raw))])
 
     result = ParsedBody(topic.name)
-    for index, event in enumerate(body["events"]):
+    events = body["events"]
+    valid = _valid_events(topic, events) if all(type(e) is dict for e in events) else None
+    for index, event in enumerate(events):
+        if valid is not None and _meets(topic, valid[index]):
+            result.events.append(_event(topic, index, valid[index]))
+            continue
         if not isinstance(event, dict):
             error = [{"field": None, "message": "an event must be a JSON object", "type": "event"}]
             result.dead.append(DeadLetter(topic.name, error, event=event, index=index))
@@ -296,20 +359,5 @@ def parse_body(raw: bytes, mist_topic: str | None = None) -> ParsedBody:
         if isinstance(checked, list):
             result.dead.append(DeadLetter(topic.name, checked, event=event, index=index))
             continue
-        normalised = checked.event
-        print_ = fingerprint(topic.name, normalised)
-        result.events.append(
-            ParsedEvent(
-                mist_topic=topic.name,
-                event=normalised,
-                # Keyed by what is valid: an id kept as received only where it is the identity in use.
-                key=entity_key(topic.name, validated_view(topic.name, normalised, checked.warnings))
-                or print_,
-                timestamp=event_time(normalised),
-                fingerprint=print_,
-                index=index,
-                warnings=checked.warnings,
-                original=checked.original,
-            )
-        )
+        result.events.append(_event(topic, index, checked.event, checked))
     return result

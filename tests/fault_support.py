@@ -46,6 +46,7 @@ class Workload:
     beacons: list[str] = field(default_factory=list)
     clients: list[str] = field(default_factory=list)
     members: list[str] = field(default_factory=list)
+    sites: list[str] = field(default_factory=list)  # the site of each body: its record key
 
     @property
     def paths(self) -> list[str]:
@@ -57,6 +58,23 @@ class Workload:
         return path
 
 
+def sites_on_partitions(partitions: int) -> list[str]:
+    """Site ids, the bundled site first, whose state lands on every partition of `partitions` (the worker
+    keeps state per site partition: murmur2 of the site as JSON, as the ingest keys a body)."""
+    from aiokafka.partitioner import DefaultPartitioner
+
+    from topics.serde import encode_key
+
+    every = list(range(partitions))
+    found = {DefaultPartitioner()(encode_key(SITE), every, every): SITE}
+    n = 0
+    while len(found) < partitions:
+        site = f"00000000-0000-4000-8000-{n:012x}"
+        found.setdefault(DefaultPartitioner()(encode_key(site), every, every), site)
+        n += 1
+    return [SITE, *sorted(s for s in found.values() if s != SITE)]
+
+
 def workload(
     seed: int,
     events: int,
@@ -65,8 +83,12 @@ def workload(
     clients: int = 20,
     members: int = 20,
     base: float | None = None,
+    sites: list[str] | None = None,
 ) -> Workload:
-    """`events` events in bodies of `per_body`, RSSI, locations and zone enter/exit, at current times."""
+    """`events` events in bodies of `per_body`, RSSI, locations and zone enter/exit, at current times.
+    Beacons and clients are spread over `sites` (the bundled site only, by default; only it has reference
+    data, a map and the zone), each in one site, and a body holds one site's events, as Mist sends them."""
+    sites = sites or [SITE]
     assert events * STEP_S < 600, "the workload must fit in the zone late-arrival horizon"
     rng = random.Random(seed)
     if base is None:  # current times, on a window boundary, ending about now
@@ -74,23 +96,30 @@ def workload(
     beacon_macs = [f"b0{seed % 256:02x}0000{i:04x}" for i in range(beacons)]
     client_macs = [f"c0{seed % 256:02x}0000{i:04x}" for i in range(clients)]
     member_macs = [f"d0{seed % 256:02x}0000{i:04x}" for i in range(members)]
+    site_of = {
+        mac: sites[k % len(sites)] for macs in (beacon_macs, client_macs) for k, mac in enumerate(macs)
+    }
+    beacons_in = {site: [m for m in beacon_macs if site_of[m] == site] for site in sites}
+    clients_in = {site: [m for m in client_macs if site_of[m] == site] for site in sites}
     inside: dict[str, float] = {}
     out_bodies: list[tuple[str, bytes]] = []
+    out_sites: list[str] = []
     out_events: list[tuple[str, dict]] = []
     topics, weights = zip(*TOPIC_WEIGHTS.items(), strict=True)
     i = 0
     while i < events:
         topic = rng.choices(topics, weights)[0]
+        site = SITE if topic == "zone" else rng.choice(sites)  # the Lobby is the bundled site's
         batch = []
         for _ in range(min(per_body, events - i)):
             ts = base + i * STEP_S
             i += 1
             if topic == "discovered-raw-rssi":
                 event = {
-                    "site_id": SITE,
-                    "map_id": MAP,
+                    "site_id": site,
+                    "map_id": MAP if site == SITE else f"map-of-{site}",
                     "org_id": ORG,
-                    "mac": rng.choice(beacon_macs),
+                    "mac": rng.choice(beacons_in[site]),
                     "device_id": f"00000000-0000-0000-1000-{rng.choice(APS)}",
                     "rssi": rng.randint(-95, -40),
                     "timestamp": ts,
@@ -98,9 +127,9 @@ def workload(
                 }
             elif topic == "location":
                 event = {
-                    "site_id": SITE,
-                    "map_id": MAP,
-                    "mac": rng.choice(client_macs),
+                    "site_id": site,
+                    "map_id": MAP if site == SITE else f"map-of-{site}",
+                    "mac": rng.choice(clients_in[site]),
                     "id": "client",
                     "type": "wifi",
                     "timestamp": ts,
@@ -127,7 +156,8 @@ def workload(
             batch.append(event)
             out_events.append((topic, event))
         out_bodies.append((topic, orjson.dumps({"topic": topic, "events": batch})))
-    work = Workload(out_bodies, out_events, {}, beacon_macs, client_macs, member_macs)
+        out_sites.append(site)
+    work = Workload(out_bodies, out_events, {}, beacon_macs, client_macs, member_macs, out_sites)
     work.expected = expected_answers(out_events, beacon_macs, client_macs)
     return work
 
@@ -158,17 +188,18 @@ def expected_answers(
                 last=value,
             )
         elif topic == "location":
+            known = e["site_id"] == SITE  # only the bundled site has reference data (a map with a ppm)
             locations[e["mac"]] = {
                 "key": e["mac"],
                 "type": "wifi",
-                "site_id": SITE,
-                "site_name": "Mist Office",
-                "map_id": MAP,
-                "map_name": "Floor 1",
+                "site_id": e["site_id"],
+                "site_name": "Mist Office" if known else None,
+                "map_id": e["map_id"],
+                "map_name": "Floor 1" if known else None,
                 "x": e["x"],
                 "y": e["y"],
-                "x_px": e["x"] * PPM,
-                "y_px": e["y"] * PPM,
+                "x_px": e["x"] * PPM if known else None,
+                "y_px": e["y"] * PPM if known else None,
                 "timestamp": ts,
             }
         elif e["trigger"] == "enter":

@@ -6,3 +6,8 @@ MIST_TOPIC = "mist-topic"
 RECEIVED_AT_MS = "mist-received-at-ms"
 # b"true" when a configured secret's signature matched, b"false" when the ingest runs unsigned.
 SIGNATURE_VERIFIED = "mist-signature-verified"
+
+# On the worker's by-site records (part of a raw body): the raw record, "<topic>:<partition>:<offset>", ASCII;
+# and the positions in that body of the events this record holds, a JSON list.
+SOURCE = "mist-source"
+INDEXES = "mist-indexes"

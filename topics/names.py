@@ -47,11 +47,11 @@ def enriched_topic(mist_topic: str, prefix: str = DEFAULT_PREFIX) -> str:
     return _name(prefix, _catalogued(mist_topic) + ".enriched")
 
 
-def parsed_topic(prefix: str = DEFAULT_PREFIX) -> str:
-    """Pipeline-internal: valid events of every Mist topic, one record each, keyed by entity. The worker
-    deduplicates here: the same event can come in bodies keyed by site and by org (org and site webhooks on
-    one URL), so it must be re-keyed by entity before two copies meet on one partition."""
-    return _name(prefix, "parsed")
+def by_site_topic(prefix: str = DEFAULT_PREFIX) -> str:
+    """Pipeline-internal: the events of a body that mixes sites (an org webhook's alarms, audits, client and
+    device events), split into one body per site, keyed by the site. The worker keeps its state per site
+    partition, where every copy of an event meets (the org and the site webhook, retries)."""
+    return _name(prefix, "by-site")
 
 
 def unrouted_topic(prefix: str = DEFAULT_PREFIX) -> str:
@@ -90,7 +90,7 @@ def rssi_windows_topic(prefix: str = DEFAULT_PREFIX) -> str:
 
 
 # The names under the default prefix.
-PARSED = parsed_topic()
+BY_SITE = by_site_topic()
 UNROUTED = unrouted_topic()
 DEADLETTER = deadletter_topic()
 REF_SITES = ref_sites_topic()
@@ -105,7 +105,7 @@ def all_topics(prefix: str = DEFAULT_PREFIX) -> list[TopicSpec]:
     compacted reference topics, the derived ones. Stable order, no duplicates."""
     names = [raw_topic(t, prefix) for t in CATALOGUE]
     names += [enriched_topic(t, prefix) for t in CATALOGUE]
-    names += [parsed_topic(prefix), unrouted_topic(prefix), deadletter_topic(prefix)]
+    names += [by_site_topic(prefix), unrouted_topic(prefix), deadletter_topic(prefix)]
     refs = [ref_sites_topic(prefix), ref_maps_topic(prefix), ref_zones_topic(prefix)]
     derived = [zone_visits_topic(prefix), rssi_windows_topic(prefix)]
     specs = [TopicSpec(n, False) for n in names] + [TopicSpec(n, True) for n in refs]

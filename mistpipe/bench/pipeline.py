@@ -46,6 +46,7 @@ from mistpipe.bench.common import (
     workdir,
 )
 from mistpipe.bench.loadgen import MIX, Body, Generator, World
+from mistpipe.bench.quix import run_peer
 
 SINK = "bench.sink"
 CEILING_RUNS = 3
@@ -173,9 +174,9 @@ async def last_write_ms(d: Deployment) -> int:
 
 async def watch(d: Deployment, worker: Service, web: str, events: int, timeout: float) -> dict:
     """Poll the worker until every event is enriched and aggregated; the seconds it took, its counters."""
-    from topics.names import parsed_topic, raw_topic
+    from topics.names import raw_topic
 
-    consumed = [raw_topic(t, d.prefix) for t, _ in MIX] + [parsed_topic(d.prefix)]
+    consumed = [raw_topic(t, d.prefix) for t, _ in MIX]
     deadline = time.monotonic() + timeout
     idle_at: float | None = None  # wall clock of the last poll at which no body was taken yet
     idle_cpu = 0.0
@@ -247,6 +248,9 @@ def run(
         # A reference point, not the issue's ceiling: the same work through Faust's own machinery.
         say("reference: the bare loop's work as a one-agent Faust app")
         floor = ceiling(d, events=n_events)
+        # The peer a user could pick instead: the same core work with Quix Streams, in a venv of its own.
+        say("peer: last location, zone occupancy and RSSI windows with Quix Streams")
+        peer = run_peer(d.bootstrap, [d.topic(t) for t, _ in MIX], n_events, work / "quix")
 
         port = free_port()
         web = f"http://127.0.0.1:{port}"
@@ -278,12 +282,18 @@ def run(
         f"{c.get('mistpipe_worker_not_enriched', 0):.0f})",
         f"worker CPU: {result['cpu_s']:.1f}s over {result['seconds']:.1f}s "
         f"({100 * result['cpu_s'] / result['seconds']:.0f} % of one core; confirming the end included)",
-        f"ratio to the bare loop: {worker_rate / bare_rate:.3f}; to the one-agent Faust app: "
+        f"Quix Streams peer: {peer['events_per_s']:,.0f} events/s ({peer['events']} events in "
+        f"{peer['seconds']:.1f}s to its last checkpoint; {1e6 * peer.get('cpu_s', 0) / n_events:.0f} us CPU "
+        f"per event; changelogs {', '.join(f'{n} records' for n in peer['changelog_topics'].values())})",
+        f"ratio to the bare loop: {worker_rate / bare_rate:.3f}; to the Quix peer: "
+        f"{worker_rate / peer['events_per_s']:.2f}; to the one-agent Faust app: "
         f"{worker_rate * floor['seconds'] / floor['events']:.2f}; worker peak RSS {result['rss_mb']:.0f} MB",
     ]
     return {
         "events_per_s": round(worker_rate, 1),
         "ceiling_events_per_s": round(bare_rate, 1),
         "ratio_to_ceiling": round(worker_rate / bare_rate, 3),
+        "peer_events_per_s": peer["events_per_s"],
+        "ratio_to_peer": round(worker_rate / peer["events_per_s"], 3),
         "worker_peak_rss_mb": round(result["rss_mb"], 1),
     }

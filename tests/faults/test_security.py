@@ -45,7 +45,7 @@ def worker_pages() -> list[str]:
     from pipeline.app import create_app
 
     settings = Settings(state_dir=tempfile.mkdtemp(), query_token=TOKEN)
-    return sorted(create_app(settings, store="memory://").app.web.views)
+    return sorted(create_app(settings).app.web.views)
 
 
 def request(url: str, method: str = "GET", token: str | None = None) -> int | None:

@@ -1,25 +1,22 @@
-"""Issue 7, point 2: a worker SIGKILLed mid-stream loses nothing and counts nothing twice.
+"""A worker SIGKILLed mid-stream loses nothing and counts nothing twice.
 
-Faust is at-least-once: after a kill, the records since the last commit are read again, and the enrich stage
-may publish an event a second time (its enriched record written, its dedupe entry not). The aggregates still
-equal an uninterrupted run's, because every aggregate update is idempotent per delivery (see "deliveries" in
-pipeline/aggregate.py). Without the RSSI windows' watermarks the first test fails: a re-read counts samples
-twice. It failed in about one run of three, RSSI windows a few samples short, until two more corrections:
-the dedupe stage marks an event seen only after handing its enriched record to the producer
-(pipeline/dedupe.py), and a restarted worker no longer skips the records that a fetch from before its seek
-to the committed offsets jumped over (pipeline/faustfix.py, point 2).
+After a kill, the records since the last commit are read again, and may be published a second time
+(at-least-once). The aggregates still equal an uninterrupted run's: a commit writes the records, then the
+state, then the dedupe marks, and a restored RSSI window says which records it counted (pipeline/state.py);
+the other aggregates are unchanged by an event applied twice.
 """
 
 from __future__ import annotations
 
 import asyncio
 
+import orjson
 from fault_support import (
-    SITE,
     differences,
     load_reference,
     metric,
     metrics_text,
+    sites_on_partitions,
     wait_for_answers,
     wait_for_metric,
     workload,
@@ -33,7 +30,8 @@ SHORT_SESSION = {"MISTPIPE_SESSION_TIMEOUT_S": "8"}
 
 async def write(deployment, bodies) -> None:
     """Bodies into their raw topics as the ingest writes them: keyed by their site."""
-    await produce_bodies(deployment, [(topic, body, SITE) for topic, body in bodies])
+    keyed = [(topic, body, orjson.loads(body)["events"][0]["site_id"]) for topic, body in bodies]
+    await produce_bodies(deployment, keyed)
 
 
 async def test_worker_sigkill_mid_stream_then_restart(deployment_factory, worker_factory):
@@ -72,7 +70,8 @@ async def test_worker_sigkill_mid_stream_then_restart(deployment_factory, worker
 async def test_two_workers_one_killed_the_other_takes_over(deployment_factory, worker_factory):
     deployment = deployment_factory(partitions=4)
     await load_reference(deployment)
-    work = workload(seed=3, events=4_000)
+    # Sites on every partition: the state of a site lives on its partition, so each worker holds some.
+    work = workload(seed=3, events=4_000, sites=sites_on_partitions(4))
     survivor = worker_factory(deployment, **SHORT_SESSION)
     victim = worker_factory(deployment, **SHORT_SESSION)
     half = len(work.bodies) // 2

@@ -22,7 +22,14 @@ INGEST_KEYS = {
     "kafka_ceiling_bodies_per_s",
     "ratio_to_http_ceiling",
 }
-PIPELINE_KEYS = {"events_per_s", "ceiling_events_per_s", "ratio_to_ceiling", "worker_peak_rss_mb"}
+PIPELINE_KEYS = {
+    "events_per_s",
+    "ceiling_events_per_s",
+    "ratio_to_ceiling",
+    "peer_events_per_s",
+    "ratio_to_peer",
+    "worker_peak_rss_mb",
+}
 E2E_KEYS = {"offered_events_per_s", "p50_ms", "p99_ms"}
 
 

@@ -17,7 +17,22 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from support import MIST_API, MIST_SAMPLES
 
-from pipeline import aggregate as agg
+from pipeline.aggregates.alerts import newer_alert, occupancy_alerts
+from pipeline.aggregates.devices import apply_device_event, device_mac, device_status, device_view
+from pipeline.aggregates.locations import LOCATION_FIELDS, location_key, location_record, newer_location
+from pipeline.aggregates.rssi import add_rssi_sample, rssi_samples, rssi_window_view
+from pipeline.aggregates.windows import window_start
+from pipeline.aggregates.zones import (
+    add_visit,
+    apply_zone_event,
+    remove_visit,
+    visit_id,
+    visit_record,
+    window_summary,
+    zone_key,
+    zone_member,
+    zone_membership,
+)
 from pipeline.enrich import enrich
 from pipeline.parse import parse_body
 
@@ -85,9 +100,9 @@ def test_location_records_of_samples(topic):
     events = enriched(topic)
     assert len(events) == len(EXPECTED_LOCATIONS[topic])
     for event, (key, type_, x, y, ts) in zip(events, EXPECTED_LOCATIONS[topic], strict=True):
-        assert agg.location_key(event) == key
-        record = agg.location_record(topic, event)
-        assert tuple(record) == agg.LOCATION_FIELDS
+        assert location_key(event) == key
+        record = location_record(topic, event)
+        assert tuple(record) == LOCATION_FIELDS
         assert record == {
             "key": key,
             "type": type_,
@@ -102,8 +117,8 @@ def test_location_records_of_samples(topic):
             "timestamp": ts,
         }
         assert roundtrip(record) == record
-        assert agg.newer_location(None, record)
-        assert not agg.newer_location(record, record)
+        assert newer_location(None, record)
+        assert not newer_location(record, record)
 
 
 @pytest.mark.parametrize(
@@ -118,14 +133,14 @@ def test_location_records_of_samples(topic):
 )
 def test_location_type_defaults_by_topic(topic, expected):
     event = {k: v for k, v in enriched(topic)[0].items() if k != "type"}
-    assert agg.location_record(topic, event)["type"] == expected
+    assert location_record(topic, event)["type"] == expected
     # The event's own type wins when it has one.
-    assert agg.location_record(topic, {**event, "type": "other"})["type"] == "other"
+    assert location_record(topic, {**event, "type": "other"})["type"] == "other"
 
 
 def test_location_record_without_reference_data():
     event = {"mac": "aabbccddeeff", "site_id": "s", "map_id": "m", "x": 1, "y": 2, "timestamp": 5}
-    record = agg.location_record("location-client", event)
+    record = location_record("location-client", event)
     assert record == {
         "key": "aabbccddeeff",
         "type": "wifi",
@@ -140,21 +155,21 @@ def test_location_record_without_reference_data():
         "timestamp": 5.0,
     }
     with pytest.raises(ValueError):
-        agg.location_key({"x": 1})
+        location_key({"x": 1})
 
 
 def test_newer_location_by_event_time_then_content():
-    base = agg.location_record("location-client", enriched("location-client")[0])
+    base = location_record("location-client", enriched("location-client")[0])
     later = {**base, "timestamp": base["timestamp"] + 1, "x": 0.0}
-    assert agg.newer_location(base, later)
-    assert not agg.newer_location(later, base)
+    assert newer_location(base, later)
+    assert not newer_location(later, base)
     # Equal times: a deterministic winner, the same whichever is first.
     moved = {**base, "x": base["x"] + 1}
-    assert agg.newer_location(base, moved) != agg.newer_location(moved, base)
+    assert newer_location(base, moved) != newer_location(moved, base)
     # Without a timestamp a record loses to any that has one.
     untimed = {**base, "timestamp": None}
-    assert agg.newer_location(untimed, base)
-    assert not agg.newer_location(base, untimed)
+    assert newer_location(untimed, base)
+    assert not newer_location(base, untimed)
 
 
 location_records = st.builds(
@@ -182,7 +197,7 @@ location_records = st.builds(
 def last_location(records):
     current = None
     for record in records:
-        if agg.newer_location(current, record):
+        if newer_location(current, record):
             current = record
     return current
 
@@ -208,7 +223,7 @@ def zone(events, horizon=BIG, state=None, member="5684dae9ac8b", member_type="wi
     ignored = 0
     for ts, trigger in events:
         before = copy.deepcopy(state)
-        state, added, removed, delta = agg.apply_zone_event(state, member, member_type, ts, trigger, horizon)
+        state, added, removed, delta = apply_zone_event(state, member, member_type, ts, trigger, horizon)
         assert before is None or state is not None
         for visit in removed:
             visits.remove(tuple(visit))
@@ -231,48 +246,48 @@ def check_zone_state(state, horizon):
 
 
 def test_repeated_enter_changes_nothing():
-    state, added, removed, delta = agg.apply_zone_event(None, "m", "wifi", 10, "enter", BIG)
+    state, added, removed, delta = apply_zone_event(None, "m", "wifi", 10, "enter", BIG)
     assert (added, removed, delta) == ([], [], 0)
-    assert agg.zone_membership(state) == (True, 10.0)
-    again, added, removed, delta = agg.apply_zone_event(state, "m", "wifi", 20, "enter", BIG)
+    assert zone_membership(state) == (True, 10.0)
+    again, added, removed, delta = apply_zone_event(state, "m", "wifi", 20, "enter", BIG)
     assert (added, removed, delta) == ([], [], 0)
-    assert agg.zone_membership(again) == (True, 10.0)
+    assert zone_membership(again) == (True, 10.0)
     assert again["visits"] == []
-    final, added, removed, delta = agg.apply_zone_event(again, "m", "wifi", 30, "exit", BIG)
+    final, added, removed, delta = apply_zone_event(again, "m", "wifi", 30, "exit", BIG)
     assert (added, removed, delta) == ([[10.0, 30.0]], [], 0)
-    assert agg.zone_membership(final) == (False, None)
+    assert zone_membership(final) == (False, None)
 
 
 def test_duplicate_event_returns_the_same_state():
-    state, *_ = agg.apply_zone_event(None, "m", "wifi", 10, "enter", BIG)
-    same, added, removed, delta = agg.apply_zone_event(state, "m", "wifi", 10.0, "enter", BIG)
+    state, *_ = apply_zone_event(None, "m", "wifi", 10, "enter", BIG)
+    same, added, removed, delta = apply_zone_event(state, "m", "wifi", 10.0, "enter", BIG)
     assert same is state
     assert (added, removed, delta) == ([], [], 0)
 
 
 def test_exit_without_enter_is_ignored_and_counted():
-    state, added, removed, delta = agg.apply_zone_event(None, "m", "wifi", 5, "exit", BIG)
+    state, added, removed, delta = apply_zone_event(None, "m", "wifi", 5, "exit", BIG)
     assert (added, removed, delta) == ([], [], 1)
     assert state["ignored_exits"] == 1
-    assert agg.zone_membership(state) == (False, None)
-    state, _, _, delta = agg.apply_zone_event(state, "m", "wifi", 6, "exit", BIG)
+    assert zone_membership(state) == (False, None)
+    state, _, _, delta = apply_zone_event(state, "m", "wifi", 6, "exit", BIG)
     assert delta == 1
     assert state["ignored_exits"] == 2
 
 
 def test_out_of_order_exit_then_enter_pairs_by_event_time():
-    state, _, _, delta = agg.apply_zone_event(None, "m", "wifi", 30, "exit", BIG)
+    state, _, _, delta = apply_zone_event(None, "m", "wifi", 30, "exit", BIG)
     assert delta == 1  # for now, an exit without an enter
-    state, added, removed, delta = agg.apply_zone_event(state, "m", "wifi", 10, "enter", BIG)
+    state, added, removed, delta = apply_zone_event(state, "m", "wifi", 10, "enter", BIG)
     assert (added, removed, delta) == ([[10.0, 30.0]], [], -1)
     assert state["ignored_exits"] == 0
-    assert agg.zone_membership(state) == (False, None)
+    assert zone_membership(state) == (False, None)
 
 
 def test_late_exit_changes_a_reported_visit():
     state, visits, ignored = zone([(10, "enter"), (30, "exit")])
     assert (visits, ignored) == ({(10.0, 30.0)}, 0)
-    state, added, removed, delta = agg.apply_zone_event(state, "5684dae9ac8b", "wifi", 20, "exit", BIG)
+    state, added, removed, delta = apply_zone_event(state, "5684dae9ac8b", "wifi", 20, "exit", BIG)
     assert removed == [[10.0, 30.0]]
     assert added == [[10.0, 20.0]]
     assert delta == 1
@@ -284,7 +299,7 @@ def test_late_enter_after_a_visit_starts_a_stay():
     state, visits, _ = zone([(10, "enter"), (20, "exit"), (40, "exit"), (30, "enter")])
     assert visits == {(10.0, 20.0), (30.0, 40.0)}
     assert state["ignored_exits"] == 0
-    assert agg.zone_membership(state) == (False, None)
+    assert zone_membership(state) == (False, None)
 
 
 @pytest.mark.parametrize("order", [[(10, "enter"), (10, "exit")], [(10, "exit"), (10, "enter")]])
@@ -294,24 +309,24 @@ def test_enter_and_exit_at_the_same_instant_make_a_zero_length_visit(order):
     assert ignored == 0
     assert state["ignored_exits"] == 0
     assert state["history"] == [[10.0, "enter"], [10.0, "exit"]]
-    assert agg.zone_membership(state) == (False, None)
+    assert zone_membership(state) == (False, None)
 
 
 def test_horizon_folds_old_history_into_base_and_ignores_later_arrivals():
     state, visits, _ = zone([(0, "enter"), (50, "exit"), (60, "enter")], horizon=100)
     assert visits == {(0.0, 50.0)}
     assert len(state["history"]) == 3
-    state, added, removed, delta = agg.apply_zone_event(state, "m", "wifi", 200, "exit", 100)
+    state, added, removed, delta = apply_zone_event(state, "m", "wifi", 200, "exit", 100)
     # Cut at 100: the first three entries are folded, their visit [0, 50] is final and leaves the state.
     assert added == [[60.0, 200.0]] and removed == [] and delta == 0
     assert state["history"] == [[200.0, "exit"]]
     assert state["base"] == {"inside": True, "entered": 60.0}
     assert state["visits"] == [[60.0, 200.0]]
     # An event older than the cut is ignored: the same state back, nothing reported.
-    same, added, removed, delta = agg.apply_zone_event(state, "m", "wifi", 99.5, "exit", 100)
+    same, added, removed, delta = apply_zone_event(state, "m", "wifi", 99.5, "exit", 100)
     assert same is state and (added, removed, delta) == ([], [], 0)
     # At the cut exactly it still counts, and may change the visit whose enter was folded.
-    state, added, removed, delta = agg.apply_zone_event(state, "m", "wifi", 100, "exit", 100)
+    state, added, removed, delta = apply_zone_event(state, "m", "wifi", 100, "exit", 100)
     assert removed == [[60.0, 200.0]] and added == [[60.0, 100.0]] and delta == 1
     assert state["base"] == {"inside": True, "entered": 60.0}
     assert state["ignored_exits"] == 1
@@ -321,7 +336,7 @@ def test_membership_of_a_stay_whose_enter_was_folded():
     state, _, _ = zone([(0, "enter"), (150, "enter")], horizon=100)
     assert state["history"] == [[150.0, "enter"]]
     assert state["base"] == {"inside": True, "entered": 0.0}
-    assert agg.zone_membership(state) == (True, 0.0)
+    assert zone_membership(state) == (True, 0.0)
 
 
 def test_ignored_exit_count_survives_folding():
@@ -333,18 +348,18 @@ def test_ignored_exit_count_survives_folding():
 def test_zone_event_does_not_mutate_its_input_and_rejects_bad_triggers():
     state, _, _ = zone([(10, "enter"), (30, "exit"), (40, "enter")])
     frozen = copy.deepcopy(state)
-    agg.apply_zone_event(state, "5684dae9ac8b", "wifi", 20, "exit", BIG)
-    agg.apply_zone_event(state, "5684dae9ac8b", "wifi", 1000, "exit", 5)
+    apply_zone_event(state, "5684dae9ac8b", "wifi", 20, "exit", BIG)
+    apply_zone_event(state, "5684dae9ac8b", "wifi", 1000, "exit", 5)
     assert state == frozen
     with pytest.raises(ValueError):
-        agg.apply_zone_event(state, "5684dae9ac8b", "wifi", 50, "ENTER", BIG)
+        apply_zone_event(state, "5684dae9ac8b", "wifi", 50, "ENTER", BIG)
 
 
 def test_member_type_follows_the_newest_event():
-    state, *_ = agg.apply_zone_event(None, "m", "wifi", 10, "enter", BIG)
-    state, *_ = agg.apply_zone_event(state, "m", "asset", 5, "exit", BIG)
+    state, *_ = apply_zone_event(None, "m", "wifi", 10, "enter", BIG)
+    state, *_ = apply_zone_event(state, "m", "asset", 5, "exit", BIG)
     assert state["type"] == "wifi"
-    state, *_ = agg.apply_zone_event(state, "m", "asset", 20, "exit", BIG)
+    state, *_ = apply_zone_event(state, "m", "asset", 20, "exit", BIG)
     assert state["type"] == "asset"
 
 
@@ -353,25 +368,25 @@ def test_zone_samples():
     states: dict[tuple[str, str], dict] = {}
     reported = []
     for event in events:
-        key = (agg.zone_key(event), agg.zone_member(event))
-        state, added, removed, _ = agg.apply_zone_event(
+        key = (zone_key(event), zone_member(event))
+        state, added, removed, _ = apply_zone_event(
             states.get(key), key[1], event["type"], event["timestamp"], event["trigger"], 3600
         )
         assert removed == []
         states[key] = state
-        reported += [agg.visit_record(key[0], key[1], v) for v in added]
+        reported += [visit_record(key[0], key[1], v) for v in added]
     assert set(states) == {
         (ZONE_ID, "de87bf9d-183f-e383-cc68-6ba43947d403"),
         (ZONE_ID, "5684dae9ac8b"),
         (ZONE_ID, "7fc2936fd243"),
     }
-    assert agg.zone_membership(states[ZONE_ID, "7fc2936fd243"]) == (True, 1749106728.0)
+    assert zone_membership(states[ZONE_ID, "7fc2936fd243"]) == (True, 1749106728.0)
     assert states[ZONE_ID, "7fc2936fd243"]["type"] == "asset"
-    assert agg.zone_membership(states[ZONE_ID, "de87bf9d-183f-e383-cc68-6ba43947d403"]) == (
+    assert zone_membership(states[ZONE_ID, "de87bf9d-183f-e383-cc68-6ba43947d403"]) == (
         True,
         1749106728.0,
     )
-    assert agg.zone_membership(states[ZONE_ID, "5684dae9ac8b"]) == (False, None)
+    assert zone_membership(states[ZONE_ID, "5684dae9ac8b"]) == (False, None)
     assert reported == [
         {
             "zone": ZONE_ID,
@@ -382,15 +397,15 @@ def test_zone_samples():
         }
     ]
     # An asset without a mac is a member by its asset_id.
-    assert agg.zone_member({"asset_id": "a1", "zone_id": "z"}) == "a1"
+    assert zone_member({"asset_id": "a1", "zone_id": "z"}) == "a1"
 
 
 def test_rssizone_sample():
     (event,) = enriched("rssizone")
-    assert agg.zone_key(event) == RSSIZONE_ID
-    assert agg.zone_member(event) == "500291a1b2c3"
-    state, *_ = agg.apply_zone_event(None, "500291a1b2c3", "wifi", event["timestamp"], event["trigger"], 60)
-    assert agg.zone_membership(state) == (True, 1749106728.986472)
+    assert zone_key(event) == RSSIZONE_ID
+    assert zone_member(event) == "500291a1b2c3"
+    state, *_ = apply_zone_event(None, "500291a1b2c3", "wifi", event["timestamp"], event["trigger"], 60)
+    assert zone_membership(state) == (True, 1749106728.986472)
 
 
 # -- zones: order independence ---------------------------------------------------------------------------
@@ -422,7 +437,7 @@ def test_zone_result_is_the_same_for_any_arrival_order(events, data):
         state, reported, total = zone(order)
         if not order:
             continue
-        assert agg.zone_membership(state) == membership
+        assert zone_membership(state) == membership
         assert {tuple(v) for v in state["visits"]} == visits
         assert reported == visits  # what the deltas said adds up to the state
         assert state["ignored_exits"] == total == ignored
@@ -434,7 +449,7 @@ def test_zone_result_is_the_same_for_every_permutation(events):
     expected = reference(events)
     for order in itertools.permutations(events):
         state, reported, total = zone(order)
-        assert (agg.zone_membership(state), reported, total) == expected
+        assert (zone_membership(state), reported, total) == expected
         assert state["ignored_exits"] == expected[2]
 
 
@@ -445,7 +460,7 @@ def test_zone_state_survives_a_json_round_trip_at_every_step(events, data):
     plain, _, _ = zone(order)
     state = None
     for ts, trigger in order:
-        state, *_ = agg.apply_zone_event(roundtrip(state), "5684dae9ac8b", "wifi", ts, trigger, BIG)
+        state, *_ = apply_zone_event(roundtrip(state), "5684dae9ac8b", "wifi", ts, trigger, BIG)
     assert state == plain
 
 
@@ -464,7 +479,7 @@ def test_zone_horizon_any_order(events, data):
     if not order:
         return
     membership, visits, ignored = reference(accepted)
-    assert agg.zone_membership(state) == membership
+    assert zone_membership(state) == membership
     assert reported == visits
     assert {tuple(v) for v in state["visits"]} <= visits
     assert state["ignored_exits"] == total == ignored
@@ -479,7 +494,7 @@ def test_zone_horizon_in_time_order_loses_nothing(events):
     if not order:
         return
     membership, visits, ignored = reference(events)
-    assert agg.zone_membership(state) == membership
+    assert zone_membership(state) == membership
     assert reported == visits
     assert total == ignored == state["ignored_exits"]
 
@@ -488,47 +503,47 @@ def test_zone_horizon_in_time_order_loses_nothing(events):
 
 
 def test_window_start():
-    assert agg.window_start(1749106728.5, 900) == 1749105900.0
-    assert agg.window_start(1749105900, 900) == 1749105900.0
-    assert agg.window_start(1749106799.999, 900) == 1749105900.0
-    assert agg.window_start(1749106800, 900) == 1749106800.0
-    assert agg.window_start(59.9, 60) == 0.0
-    assert isinstance(agg.window_start(120, 60), float)
+    assert window_start(1749106728.5, 900) == 1749105900.0
+    assert window_start(1749105900, 900) == 1749105900.0
+    assert window_start(1749106799.999, 900) == 1749105900.0
+    assert window_start(1749106800, 900) == 1749106800.0
+    assert window_start(59.9, 60) == 0.0
+    assert isinstance(window_start(120, 60), float)
     for ts in (0.1, 0.7, 1e9 + 0.3, 1749106728.986472):
         for size in (0.1, 1, 60, 900, 3600):
-            start = agg.window_start(ts, size)
+            start = window_start(ts, size)
             assert start <= ts < start + size
 
 
 def test_visit_id_is_stable():
-    assert agg.visit_id("5684dae9ac8b", 1749106728) == agg.visit_id("5684dae9ac8b", 1749106728.0)
-    assert agg.visit_id("m", 10.5) != agg.visit_id("m", 10.25)
-    assert agg.visit_id("m", 10.5) != agg.visit_id("n", 10.5)
+    assert visit_id("5684dae9ac8b", 1749106728) == visit_id("5684dae9ac8b", 1749106728.0)
+    assert visit_id("m", 10.5) != visit_id("m", 10.25)
+    assert visit_id("m", 10.5) != visit_id("n", 10.5)
 
 
 def test_visit_windows():
-    empty = agg.window_summary(None, 900.0, 900)
+    empty = window_summary(None, 900.0, 900)
     assert empty == {"start": 900.0, "end": 1800.0, "visits": 0, "dwell_total_s": 0.0, "dwell_max_s": 0.0}
-    window = agg.add_visit(None, "a@1.0", 30)
+    window = add_visit(None, "a@1.0", 30)
     frozen = copy.deepcopy(window)
-    window2 = agg.add_visit(window, "b@2.0", 12.5)
+    window2 = add_visit(window, "b@2.0", 12.5)
     assert window == frozen  # not mutated
     assert window2 == {"visits": {"a@1.0": 30.0, "b@2.0": 12.5}}
-    assert agg.add_visit(window2, "a@1.0", 30) == window2  # idempotent
-    assert agg.window_summary(window2, 0.0, 900) == {
+    assert add_visit(window2, "a@1.0", 30) == window2  # idempotent
+    assert window_summary(window2, 0.0, 900) == {
         "start": 0.0,
         "end": 900.0,
         "visits": 2,
         "dwell_total_s": 42.5,
         "dwell_max_s": 30.0,
     }
-    removed = agg.remove_visit(window2, "a@1.0")
+    removed = remove_visit(window2, "a@1.0")
     assert removed == {"visits": {"b@2.0": 12.5}}
     assert window2 == {"visits": {"a@1.0": 30.0, "b@2.0": 12.5}}
-    assert agg.remove_visit(removed, "zzz") is removed
-    assert agg.remove_visit(None, "zzz") == {"visits": {}}
-    assert agg.window_summary(agg.remove_visit(removed, "b@2.0"), 0.0, 900)["visits"] == 0
-    assert agg.window_summary(roundtrip(window2), 0.0, 900) == agg.window_summary(window2, 0.0, 900)
+    assert remove_visit(removed, "zzz") is removed
+    assert remove_visit(None, "zzz") == {"visits": {}}
+    assert window_summary(remove_visit(removed, "b@2.0"), 0.0, 900)["visits"] == 0
+    assert window_summary(roundtrip(window2), 0.0, 900) == window_summary(window2, 0.0, 900)
 
 
 def test_late_exit_moves_a_visit_between_windows():
@@ -537,21 +552,21 @@ def test_late_exit_moves_a_visit_between_windows():
     windows: dict[float, dict] = {}
 
     def consume(state, ts, trigger):
-        state, added, removed, _ = agg.apply_zone_event(state, "m", "wifi", ts, trigger, BIG)
+        state, added, removed, _ = apply_zone_event(state, "m", "wifi", ts, trigger, BIG)
         for entered, exited in removed:
-            start = agg.window_start(exited, size)
-            windows[start] = agg.remove_visit(windows.get(start), agg.visit_id("m", entered))
+            start = window_start(exited, size)
+            windows[start] = remove_visit(windows.get(start), visit_id("m", entered))
         for entered, exited in added:
-            start = agg.window_start(exited, size)
-            windows[start] = agg.add_visit(windows.get(start), agg.visit_id("m", entered), exited - entered)
+            start = window_start(exited, size)
+            windows[start] = add_visit(windows.get(start), visit_id("m", entered), exited - entered)
         return state
 
     state = consume(None, 10, "enter")
     state = consume(state, 70, "exit")
-    assert agg.window_summary(windows[60.0], 60.0, size)["dwell_total_s"] == 60.0
+    assert window_summary(windows[60.0], 60.0, size)["dwell_total_s"] == 60.0
     consume(state, 40, "exit")
-    assert agg.window_summary(windows[60.0], 60.0, size)["visits"] == 0
-    assert agg.window_summary(windows[0.0], 0.0, size) == {
+    assert window_summary(windows[60.0], 60.0, size)["visits"] == 0
+    assert window_summary(windows[0.0], 0.0, size) == {
         "start": 0.0,
         "end": 60.0,
         "visits": 1,
@@ -566,8 +581,8 @@ def test_window_summary_is_order_independent(dwells, data):
     def window_of(items):
         window = None
         for i, dwell in items:
-            window = agg.add_visit(window, f"m@{i}", dwell)
-        return agg.window_summary(window, 0.0, 900)
+            window = add_visit(window, f"m@{i}", dwell)
+        return window_summary(window, 0.0, 900)
 
     items = list(enumerate(dwells))
     assert window_of(data.draw(st.permutations(items))) == window_of(items)
@@ -598,7 +613,7 @@ EXPECTED_SAMPLES = {
 
 @pytest.mark.parametrize("topic", sorted(EXPECTED_SAMPLES))
 def test_rssi_samples_of_samples(topic):
-    samples = [s for event in enriched(topic) for s in agg.rssi_samples(topic, event)]
+    samples = [s for event in enriched(topic) for s in rssi_samples(topic, event)]
     assert samples == EXPECTED_SAMPLES[topic]
     for _, _, rssi, ts in samples:
         assert isinstance(rssi, float) and isinstance(ts, float)
@@ -606,29 +621,29 @@ def test_rssi_samples_of_samples(topic):
 
 @pytest.mark.parametrize("topic", ["wifi-conn-raw", "wifi-unconn-raw", "location", "zone"])
 def test_rssi_samples_of_other_topics_are_none(topic):
-    assert all(agg.rssi_samples(topic, event) == [] for event in enriched(topic))
+    assert all(rssi_samples(topic, event) == [] for event in enriched(topic))
 
 
 def test_rssi_sample_fallbacks():
     event = {"mac": "ed2cc53f2770", "rssi": -60, "timestamp": 100}
-    assert agg.rssi_samples("asset-raw-rssi", {**event, "ap": "5C:5B:35:0E:55:C8"}) == [
+    assert rssi_samples("asset-raw-rssi", {**event, "ap": "5C:5B:35:0E:55:C8"}) == [
         ("ed2cc53f2770", "5c5b350e55c8", -60.0, 100.0)
     ]
     # device_id wins over ap; a device_id not ending in a MAC falls back to ap.
     both = {**event, "device_id": "x-5C5B35513227", "ap": "5c5b350e55c8"}
-    assert [s[1] for s in agg.rssi_samples("asset-raw-rssi", both)] == ["5c5b35513227"]
+    assert [s[1] for s in rssi_samples("asset-raw-rssi", both)] == ["5c5b35513227"]
     fallback = {**event, "device_id": "weird", "ap": "5c5b350e55c8"}
-    assert [s[1] for s in agg.rssi_samples("asset-raw-rssi", fallback)] == ["5c5b350e55c8"]
+    assert [s[1] for s in rssi_samples("asset-raw-rssi", fallback)] == ["5c5b350e55c8"]
     # Neither a MAC: the AP is named as received (parsing let an identity of the wrong form through).
     odd = {**event, "device_id": "weird", "ap": "not-a-mac"}
-    assert [s[1] for s in agg.rssi_samples("asset-raw-rssi", odd)] == ["weird"]
-    assert agg.rssi_samples("asset-raw-rssi", event) == []  # no AP
+    assert [s[1] for s in rssi_samples("asset-raw-rssi", odd)] == ["weird"]
+    assert rssi_samples("asset-raw-rssi", event) == []  # no AP
     with_ap = {**event, "ap": "5c5b350e55c8"}
-    assert agg.rssi_samples("asset-raw-rssi", {**with_ap, "rssi": None}) == []
+    assert rssi_samples("asset-raw-rssi", {**with_ap, "rssi": None}) == []
     # No timestamp: the ingest time.
     untimed = {k: v for k, v in with_ap.items() if k != "timestamp"}
-    assert agg.rssi_samples("asset-raw-rssi", untimed) == []
-    assert agg.rssi_samples("asset-raw-rssi", {**untimed, "mist": {"received_at_ms": 1500}}) == [
+    assert rssi_samples("asset-raw-rssi", untimed) == []
+    assert rssi_samples("asset-raw-rssi", {**untimed, "mist": {"received_at_ms": 1500}}) == [
         ("ed2cc53f2770", "5c5b350e55c8", -60.0, 1.5)
     ]
     scan = {
@@ -641,17 +656,17 @@ def test_rssi_sample_fallbacks():
             {"ap": "5c5b352f5880", "rssi": -65.5, "timestamp": 52},
         ],
     }
-    assert agg.rssi_samples("sdkclient-scan-data", scan) == [
+    assert rssi_samples("sdkclient-scan-data", scan) == [
         ("70ef0071535f", "5c5b352f587e", -70.0, 50.0),
         ("70ef0071535f", "5c5b352f5880", -65.5, 52.0),
     ]
-    assert agg.rssi_samples("sdkclient-scan-data", {"mac": "70ef0071535f", "last_seen": 1}) == []
+    assert rssi_samples("sdkclient-scan-data", {"mac": "70ef0071535f", "last_seen": 1}) == []
 
 
 def rssi_window(samples, start=None):
     window = start
     for ap, rssi, ts in samples:
-        window = agg.add_rssi_sample(window, ap, rssi, ts)
+        window = add_rssi_sample(window, ap, rssi, ts)
     return window
 
 
@@ -660,7 +675,7 @@ def test_rssi_window_of_samples():
         (ap, rssi, ts)
         for topic in ("sdkclient-scan-data", "discovered-raw-rssi")
         for event in enriched(topic)
-        for _, ap, rssi, ts in agg.rssi_samples(topic, event)
+        for _, ap, rssi, ts in rssi_samples(topic, event)
     ]
     window = rssi_window(samples)
     assert window["5c5b352f587e"] == {
@@ -671,8 +686,8 @@ def test_rssi_window_of_samples():
         "last": -75.0,  # both at the same time: the larger
         "last_ts": 1749106728.0,
     }
-    start = agg.window_start(1749106728.0, 60)
-    view = agg.rssi_window_view(window, start, 60)
+    start = window_start(1749106728.0, 60)
+    view = rssi_window_view(window, start, 60)
     assert view == {
         "start": 1749106680.0,
         "end": 1749106740.0,
@@ -683,7 +698,7 @@ def test_rssi_window_of_samples():
         },
     }
     assert list(view["aps"]) == sorted(view["aps"])
-    assert agg.rssi_window_view(None, 0.0, 60) == {"start": 0.0, "end": 60.0, "aps": {}}
+    assert rssi_window_view(None, 0.0, 60) == {"start": 0.0, "end": 60.0, "aps": {}}
     # Round-tripped, the window is accepted and grows the same way.
     assert rssi_window([("5c5b350e55c8", -50, 1749106729)], roundtrip(window)) == rssi_window(
         [("5c5b350e55c8", -50, 1749106729)], window
@@ -693,11 +708,11 @@ def test_rssi_window_of_samples():
 def test_add_rssi_sample_does_not_mutate():
     window = rssi_window([("a", -70, 1), ("b", -60, 2)])
     frozen = copy.deepcopy(window)
-    newer = agg.add_rssi_sample(window, "a", -50, 3)
+    newer = add_rssi_sample(window, "a", -50, 3)
     assert window == frozen
     assert newer["a"]["last"] == -50.0 and newer["a"]["count"] == 2
     assert newer["b"] == window["b"]
-    older = agg.add_rssi_sample(newer, "a", -40, 0)
+    older = add_rssi_sample(newer, "a", -40, 0)
     assert (older["a"]["last"], older["a"]["last_ts"], older["a"]["max"]) == (-50.0, 3.0, -40.0)
 
 
@@ -786,13 +801,13 @@ def test_rssi_window_with_fractional_values(samples, data):
     ],
 )
 def test_device_status_mapping(event_type, status):
-    assert agg.device_status(event_type) == status
+    assert device_status(event_type) == status
 
 
 def fold_devices(events):
     value = None
     for event in events:
-        updated = agg.apply_device_event(value, event)
+        updated = apply_device_event(value, event)
         if updated is not None:
             value = updated
     return value
@@ -800,37 +815,37 @@ def fold_devices(events):
 
 def test_device_updowns_sample():
     events = enriched("device-updowns")
-    assert [agg.device_mac(e) for e in events] == ["5c5b35513227", "5c5b35513227"]
+    assert [device_mac(e) for e in events] == ["5c5b35513227", "5c5b35513227"]
     for order in (events, events[::-1]):
         value = fold_devices(order)
-        assert agg.device_view(value) == {
+        assert device_view(value) == {
             "mac": "5c5b35513227",
             "status": "up",
             "last_type": "AP_CONNECTED",
             "timestamp": 1749106823.0,
         }
     # The disconnect alone: down.
-    assert agg.apply_device_event(None, events[0])["status"] == "down"
+    assert apply_device_event(None, events[0])["status"] == "down"
     # Arriving after the connect, the older disconnect changes nothing.
-    assert agg.apply_device_event(agg.apply_device_event(None, events[1]), events[0]) is None
+    assert apply_device_event(apply_device_event(None, events[1]), events[0]) is None
 
 
 def test_device_events_sample():
     events = enriched("device-events")
-    ap_events = [e for e in events if agg.device_mac(e) == "5c5b350e55c8"]
+    ap_events = [e for e in events if device_mac(e) == "5c5b350e55c8"]
     assert len(ap_events) == 3
     for order in itertools.permutations(ap_events):
         value = fold_devices(order)
         # Three events in one second: status events rank first, then the type string.
-        assert agg.device_view(value) == {
+        assert device_view(value) == {
             "mac": "5c5b350e55c8",
             "status": "up",
             "last_type": "AP_RESTARTED",
             "timestamp": 1749106728.0,
         }
-    (switch,) = [e for e in events if agg.device_mac(e) == "50c7091a2b3c"]
-    value = agg.apply_device_event(None, switch)
-    assert agg.device_view(value) == {
+    (switch,) = [e for e in events if device_mac(e) == "50c7091a2b3c"]
+    value = apply_device_event(None, switch)
+    assert device_view(value) == {
         "mac": "50c7091a2b3c",
         "status": "unknown",  # a port going down says nothing about the switch
         "last_type": "SW_PORT_DOWN",
@@ -841,31 +856,31 @@ def test_device_events_sample():
 
 def test_device_status_carries_over_and_late_status_events_count():
     mac = "5c5b350e55c8"
-    up = agg.apply_device_event(None, {"mac": mac, "type": "AP_CONNECTED", "timestamp": 5})
-    reconf = agg.apply_device_event(up, {"mac": mac, "type": "AP_RECONFIGURED", "timestamp": 10})
-    assert agg.device_view(reconf) == {
+    up = apply_device_event(None, {"mac": mac, "type": "AP_CONNECTED", "timestamp": 5})
+    reconf = apply_device_event(up, {"mac": mac, "type": "AP_RECONFIGURED", "timestamp": 10})
+    assert device_view(reconf) == {
         "mac": mac,
         "status": "up",
         "last_type": "AP_RECONFIGURED",
         "timestamp": 10,
     }
     # A late disconnect at 7: newer than the connect, so the device is down, though not the newest event.
-    late = agg.apply_device_event(reconf, {"mac": mac, "type": "AP_DISCONNECTED", "timestamp": 7})
-    assert agg.device_view(late) == {
+    late = apply_device_event(reconf, {"mac": mac, "type": "AP_DISCONNECTED", "timestamp": 7})
+    assert device_view(late) == {
         "mac": mac,
         "status": "down",
         "last_type": "AP_RECONFIGURED",
         "timestamp": 10,
     }
     # Older than both: nothing; a duplicate: nothing.
-    assert agg.apply_device_event(late, {"mac": mac, "type": "AP_CONNECTED", "timestamp": 6}) is None
-    assert agg.apply_device_event(late, {"mac": mac, "type": "AP_RECONFIGURED", "timestamp": 10}) is None
-    assert agg.apply_device_event(late, {"mac": mac, "type": "AP_DISCONNECTED", "timestamp": 7}) is None
+    assert apply_device_event(late, {"mac": mac, "type": "AP_CONNECTED", "timestamp": 6}) is None
+    assert apply_device_event(late, {"mac": mac, "type": "AP_RECONFIGURED", "timestamp": 10}) is None
+    assert apply_device_event(late, {"mac": mac, "type": "AP_DISCONNECTED", "timestamp": 7}) is None
     # The first event saying nothing: unknown.
-    first = agg.apply_device_event(None, {"ap": mac, "type": "AP_RECONFIGURED", "timestamp": 1})
+    first = apply_device_event(None, {"ap": mac, "type": "AP_RECONFIGURED", "timestamp": 1})
     assert (first["mac"], first["status"]) == (mac, "unknown")
     frozen = copy.deepcopy(first)
-    agg.apply_device_event(first, {"mac": mac, "type": "AP_CONNECTED", "timestamp": 2})
+    apply_device_event(first, {"mac": mac, "type": "AP_CONNECTED", "timestamp": 2})
     assert first == frozen
 
 
@@ -888,12 +903,12 @@ def test_device_newest_wins_over_any_permutation(events, data):
     rank = {None: 0, "down": 1, "up": 2}
 
     def order(e):
-        return (e["timestamp"], rank[agg.device_status(e["type"])], e["type"])
+        return (e["timestamp"], rank[device_status(e["type"])], e["type"])
 
     newest = max(events, key=order)
     assert (value["timestamp"], value["last_type"]) == (newest["timestamp"], newest["type"])
-    with_status = [e for e in events if agg.device_status(e["type"])]
-    expected = agg.device_status(max(with_status, key=order)["type"]) if with_status else "unknown"
+    with_status = [e for e in events if device_status(e["type"])]
+    expected = device_status(max(with_status, key=order)["type"]) if with_status else "unknown"
     assert value["status"] == expected
     assert fold_devices(data.draw(st.permutations(events))) == value
     assert fold_devices([roundtrip(e) for e in reversed(events)]) == value
@@ -905,7 +920,7 @@ def test_device_newest_wins_over_any_permutation(events, data):
 
 def test_occupancy_alerts_sample():
     (event,) = enriched("occupancy-alerts")
-    alerts = agg.occupancy_alerts(event)
+    alerts = occupancy_alerts(event)
     assert alerts == [
         (
             ZONE_ID,
@@ -923,181 +938,64 @@ def test_occupancy_alerts_sample():
     ]
     alert = alerts[0][1]
     assert roundtrip(alert) == alert
-    assert agg.newer_alert(None, alert)
-    assert not agg.newer_alert(alert, alert)
+    assert newer_alert(None, alert)
+    assert not newer_alert(alert, alert)
     ok = {**alert, "type": "COMPLIANCE-OK", "current_occupancy": 20, "timestamp": alert["timestamp"] + 60}
-    assert agg.newer_alert(alert, ok)
-    assert not agg.newer_alert(ok, alert)
+    assert newer_alert(alert, ok)
+    assert not newer_alert(ok, alert)
     # Equal times: one winner whatever the order.
     tie = {**alert, "type": "COMPLIANCE-OK"}
-    assert agg.newer_alert(alert, tie) != agg.newer_alert(tie, alert)
-    assert agg.occupancy_alerts({"site_id": SITE_ID}) == []
+    assert newer_alert(alert, tie) != newer_alert(tie, alert)
+    assert occupancy_alerts({"site_id": SITE_ID}) == []
 
 
 # -- every state survives JSON ---------------------------------------------------------------------------
 
 
 def test_every_state_round_trips_through_json():
-    location = agg.location_record("location", enriched("location")[0])
+    location = location_record("location", enriched("location")[0])
     zone_state, _, _ = zone([(0, "enter"), (50, "exit"), (60, "enter"), (200, "exit"), (150, "exit")], 100)
-    window = agg.add_visit(agg.add_visit(None, "m@1.0", 10), "n@2.0", 20.5)
+    window = add_visit(add_visit(None, "m@1.0", 10), "n@2.0", 20.5)
     rssi = rssi_window([("5c5b350e55c8", -70, 1), ("5c5b35513227", -60.5, 2)])
     device = fold_devices(enriched("device-updowns"))
-    alert = agg.occupancy_alerts(enriched("occupancy-alerts")[0])[0][1]
+    alert = occupancy_alerts(enriched("occupancy-alerts")[0])[0][1]
     for value in (location, zone_state, window, rssi, device, alert):
         assert roundtrip(value) == value
     # And the functions take the round-tripped values as they take the originals.
-    assert agg.newer_location(roundtrip(location), location) is agg.newer_location(location, location)
+    assert newer_location(roundtrip(location), location) is newer_location(location, location)
     for ts, trigger in [(160, "enter"), (220, "exit"), (100, "exit"), (150, "exit")]:
-        assert agg.apply_zone_event(
-            roundtrip(zone_state), "m", "wifi", ts, trigger, 100
-        ) == agg.apply_zone_event(zone_state, "m", "wifi", ts, trigger, 100)
-    assert agg.zone_membership(roundtrip(zone_state)) == agg.zone_membership(zone_state)
-    assert agg.add_visit(roundtrip(window), "o@3.0", 1) == agg.add_visit(window, "o@3.0", 1)
-    assert agg.remove_visit(roundtrip(window), "m@1.0") == agg.remove_visit(window, "m@1.0")
-    assert agg.window_summary(roundtrip(window), 0.0, 900) == agg.window_summary(window, 0.0, 900)
-    assert agg.add_rssi_sample(roundtrip(rssi), "5c5b350e55c8", -1, 0) == agg.add_rssi_sample(
+        assert apply_zone_event(roundtrip(zone_state), "m", "wifi", ts, trigger, 100) == apply_zone_event(
+            zone_state, "m", "wifi", ts, trigger, 100
+        )
+    assert zone_membership(roundtrip(zone_state)) == zone_membership(zone_state)
+    assert add_visit(roundtrip(window), "o@3.0", 1) == add_visit(window, "o@3.0", 1)
+    assert remove_visit(roundtrip(window), "m@1.0") == remove_visit(window, "m@1.0")
+    assert window_summary(roundtrip(window), 0.0, 900) == window_summary(window, 0.0, 900)
+    assert add_rssi_sample(roundtrip(rssi), "5c5b350e55c8", -1, 0) == add_rssi_sample(
         rssi, "5c5b350e55c8", -1, 0
     )
-    assert agg.rssi_window_view(roundtrip(rssi), 0.0, 60) == agg.rssi_window_view(rssi, 0.0, 60)
+    assert rssi_window_view(roundtrip(rssi), 0.0, 60) == rssi_window_view(rssi, 0.0, 60)
     event = {"mac": device["mac"], "type": "AP_DISCONNECTED", "timestamp": 1749106900}
-    assert agg.apply_device_event(roundtrip(device), event) == agg.apply_device_event(device, event)
-    assert agg.newer_alert(roundtrip(alert), alert) is False
+    assert apply_device_event(roundtrip(device), event) == apply_device_event(device, event)
+    assert newer_alert(roundtrip(alert), alert) is False
 
 
-# -- deliveries: each event counted once under at-least-once delivery -----------------------------------
-
-
-def rssi_record(
-    offset: int, index: int, rssi: int, ts: float, ap="5c5b350e55c8", partition=0, topic="mist.x"
-):
-    """An enriched discovered-raw-rssi record from raw `topic`[`partition`] at `offset`, event `index`."""
-    return {
-        "mac": "ed2cc53f2770",
-        "device_id": f"00000000-0000-0000-1000-{ap}",
-        "rssi": rssi,
-        "timestamp": ts,
-        "mist": {
-            "topic": "discovered-raw-rssi",
-            "source": {"topic": topic, "partition": partition, "offset": offset, "index": index},
-        },
-    }
-
-
-def apply_rssi(windows: dict, record: dict) -> dict:
-    """What the rssi agent does with one record: its samples, by window, once per delivery."""
-    out = dict(windows)
-    delivery = agg.delivery_of(record)
-    for key, samples in agg.rssi_deliveries("discovered-raw-rssi", record, 60).items():
-        updated = agg.add_rssi_delivery(out.get(key), samples, delivery)
-        if updated is not None:
-            out[key] = roundtrip(updated)  # as the changelog stores it
-    return out
-
-
-def fold_rssi(records, windows=None) -> dict:
-    windows = windows or {}
-    for record in records:
-        windows = apply_rssi(windows, record)
-    return windows
-
-
-def test_delivery_of_an_enriched_record():
-    record = rssi_record(7, 2, -70, 10.0, partition=3, topic="mist.discovered-raw-rssi")
-    assert agg.delivery_of(record) == ("mist.discovered-raw-rssi:3", [7, 2])
-    assert agg.delivery_of({"mist": {"source": {}}}) is None
-    assert agg.delivery_of({}) is None
-    marks = agg.mark_delivered(None, ("t:0", [7, 2]))
-    assert marks == {"t:0": [7, 2]}
-    assert agg.delivered(marks, ("t:0", [7, 2])) and agg.delivered(marks, ("t:0", [7, 1]))
-    assert agg.delivered(marks, ("t:0", [6, 9]))
-    assert not agg.delivered(marks, ("t:0", [7, 3])) and not agg.delivered(marks, ("t:0", [8, 0]))
-    assert not agg.delivered(marks, ("t:1", [0, 0]))  # another raw partition: its own watermark
-    assert not agg.delivered(marks, None)
-    assert agg.mark_delivered(marks, ("t:0", [3, 0])) == marks  # never goes back
-    assert agg.mark_delivered(marks, None) == marks
-
-
-def test_reapplying_the_same_rssi_delivery_changes_nothing():
-    first = rssi_record(5, 0, -70, 10.0)
-    windows = fold_rssi([first])
-    assert fold_rssi([first], windows) == windows  # read again after a crash
-    assert fold_rssi([{**first, "rssi": -99}], windows) == windows  # same delivery: never counted twice
-    later = rssi_record(5, 1, -60, 11.0)  # the next event of the same body
-    both = fold_rssi([later], windows)
-    (stats,) = (v["5c5b350e55c8"] for v in both.values())
-    assert (stats["count"], stats["sum"]) == (2, -130.0)
-    assert fold_rssi([first, later], both) == both
-    # A copy of the event in another body (another delivery) counts: the dedupe stage drops such copies.
-    other = fold_rssi([rssi_record(9, 0, -70, 10.0, partition=1)], both)
-    assert next(iter(other.values()))["5c5b350e55c8"]["count"] == 3
-    # The API shows the statistics, never the watermarks.
-    (key,) = both
-    assert agg.rssi_window_view(both[key], 0.0, 60)["aps"].keys() == {"5c5b350e55c8"}
-
-
-def test_an_sdk_scan_delivery_counts_all_its_samples_once():
-    scan = {
-        "mac": "70ef0071535f",
-        "last_seen": 50,
-        "scan_data": [
-            {"ap": "5c5b352f587e", "rssi": -70, "timestamp": 50},
-            {"ap": "5c5b352f5880", "rssi": -65, "timestamp": 52},
-            {"ap": "5c5b352f5880", "rssi": -61, "timestamp": 70},  # the next window
-        ],
-        "mist": {"source": {"topic": "t", "partition": 0, "offset": 1, "index": 0}},
-    }
-    windows = {}
-    for _ in range(2):
-        for key, samples in agg.rssi_deliveries("sdkclient-scan-data", scan, 60).items():
-            updated = agg.add_rssi_delivery(windows.get(key), samples, agg.delivery_of(scan))
-            if updated is not None:
-                windows[key] = updated
-    assert {
-        key: sum(s["count"] for k, s in w.items() if k != agg.WATERMARKS) for key, w in windows.items()
-    } == {
-        ("70ef0071535f", 0.0): 2,
-        ("70ef0071535f", 60.0): 1,
-    }
-
-
-@PROPS
-@given(
-    st.lists(
-        st.tuples(st.integers(0, 2), st.integers(-100, -20), st.integers(0, 150)), min_size=1, max_size=25
-    ),
-    st.data(),
-)
-def test_rssi_windows_survive_a_crash_and_a_re_read(samples, data):
-    """The at-least-once model: the records of one raw partition in (offset, index) order; a crash after
-    record k; the table restored from a changelog prefix (state after record j <= k); the stream read again
-    from the last commit c <= j, maybe with some records published twice. The result is a single run's."""
-    records = [
-        rssi_record(i // 3, i % 3, rssi, ts + i / 1000, ap=f"5c5b350e55c{ap}")
-        for i, (ap, rssi, ts) in enumerate(samples)
-    ]
-    once = fold_rssi(records)
-    k = data.draw(st.integers(0, len(records)))
-    j = data.draw(st.integers(0, k))
-    c = data.draw(st.integers(0, j))
-    restored = fold_rssi(records[:j])
-    again = [r for r in records[c:] for _ in range(data.draw(st.integers(1, 2)))]
-    assert fold_rssi(again, restored) == once
+# -- re-reads: applying an event twice
 
 
 def test_reapplying_any_event_changes_no_other_aggregate():
     """Newest-wins values and sets keyed by identity need no watermark: the same event twice is a no-op."""
-    location = agg.location_record("location", enriched("location")[0])
-    assert agg.newer_location(location, dict(location)) is False
-    state, _, _, _ = agg.apply_zone_event(None, "m", "wifi", 10, "enter", 600)
-    state, added, _, _ = agg.apply_zone_event(state, "m", "wifi", 70, "exit", 600)
+    location = location_record("location", enriched("location")[0])
+    assert newer_location(location, dict(location)) is False
+    state, _, _, _ = apply_zone_event(None, "m", "wifi", 10, "enter", 600)
+    state, added, _, _ = apply_zone_event(state, "m", "wifi", 70, "exit", 600)
     assert added == [[10.0, 70.0]]
-    again = agg.apply_zone_event(roundtrip(state), "m", "wifi", 70, "exit", 600)
+    again = apply_zone_event(roundtrip(state), "m", "wifi", 70, "exit", 600)
     assert again == (roundtrip(state), [], [], 0)
-    window = agg.add_visit(None, agg.visit_id("m", 10), 60)
-    assert agg.add_visit(window, agg.visit_id("m", 10), 60) == window
+    window = add_visit(None, visit_id("m", 10), 60)
+    assert add_visit(window, visit_id("m", 10), 60) == window
     for event in enriched("device-updowns"):
-        device = agg.apply_device_event(None, event)
-        assert agg.apply_device_event(device, event) is None
-    alert = agg.occupancy_alerts(enriched("occupancy-alerts")[0])[0][1]
-    assert agg.newer_alert(alert, dict(alert)) is False
+        device = apply_device_event(None, event)
+        assert apply_device_event(device, event) is None
+    alert = occupancy_alerts(enriched("occupancy-alerts")[0])[0][1]
+    assert newer_alert(alert, dict(alert)) is False

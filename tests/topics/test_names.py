@@ -73,7 +73,7 @@ def test_all_topics_contents():
         assert f"mist.{t}" in names and f"mist.{t}.enriched" in names
     compacted = {s.name for s in specs if s.compacted}
     assert compacted == {"mist.ref.sites", "mist.ref.maps", "mist.ref.zones"}
-    for name in ("mist.parsed", "mist.unrouted", "mist.deadletter", "mist.zone.visits", "mist.rssi.windows"):
+    for name in ("mist.by-site", "mist.unrouted", "mist.deadletter", "mist.zone.visits", "mist.rssi.windows"):
         assert TopicSpec(name, False) in specs
 
 
@@ -83,7 +83,7 @@ def test_all_topics_order_is_stable():
     assert specs[0] == TopicSpec("mist.alarms", False)  # catalogue order: raw, enriched, then the fixed ones
     assert specs[len(CATALOGUE)] == TopicSpec("mist.alarms.enriched", False)
     assert [s.name for s in specs[-8:]] == [
-        "mist.parsed",
+        "mist.by-site",
         "mist.unrouted",
         "mist.deadletter",
         "mist.ref.sites",

@@ -11,8 +11,9 @@ import pytest
 from pydantic import BaseModel, ValidationError
 from support import MIST_API, MIST_SAMPLES, REPO, run_cli
 
-from pipeline.enrich import enrich
+from pipeline.enrich import enrich, envelope
 from pipeline.parse import parse_body
+from pipeline.process import deadletter_record
 from topics.catalogue import CATALOGUE
 from topics.records import (
     DeadLetterRecord,
@@ -37,20 +38,14 @@ ZONES = by_id("GET_sites_site_id_zones.json")
 
 
 def enriched_records(topic: str, sites=SITES, maps=MAPS, zones=ZONES) -> list[dict]:
-    """The sample's events as pipeline/app.py's enrich_events agent publishes them (JSON round trip)."""
+    """The sample's events as the worker publishes them (pipeline.enrich.envelope; a JSON round trip)."""
     body = parse_body((MIST_SAMPLES / f"{topic}.json").read_bytes(), topic)
     assert body.events and not body.dead
     records = []
     for offset, event in enumerate(body.events):
         extra, missing = enrich(event.mist_topic, event.event, sites, maps, zones)
-        out = {**event.event, **extra}
-        out["mist"] = {
-            "topic": event.mist_topic,
-            "enriched": not missing,
-            "missing": missing,
-            "source": {"topic": f"mist.{topic}", "partition": 0, "offset": offset},
-            "received_at_ms": 1749106730123,
-        }
+        source = {"topic": f"mist.{topic}", "partition": 0, "offset": offset, "index": event.index}
+        out = envelope(event.mist_topic, event.event, extra, missing, source, 1749106730123, event.warnings)
         records.append(orjson.loads(orjson.dumps(out)))
     return records
 
@@ -291,20 +286,12 @@ def test_broken_derived_and_deadletter_records_fail(name, record):
 
 
 def test_pipeline_deadletters_validate():
-    """The dead letters of a bad body, as pipeline/app.py's deadletter_record writes them."""
+    """The dead letters of a bad body, as the worker writes them (pipeline.process.deadletter_record)."""
     body = orjson.dumps({"topic": "zone", "events": [{"zone_id": "z"}, "not an event"]})
     for raw, topic in ((body, "zone"), (b"{not json", "zone")):
         for dead in parse_body(raw, topic).dead:
-            record = {
-                "mist_topic": dead.mist_topic,
-                "errors": dead.errors,
-                "event": dead.event,
-                "body": dead.body,
-                "index": dead.index,
-                "source": SOURCE,
-                "received_at_ms": 1749106730123,
-            }
-            assert_valid("deadletter.json", DeadLetterRecord, orjson.loads(orjson.dumps(record)))
+            record = orjson.loads(deadletter_record(dead, SOURCE, 1749106730123))
+            assert_valid("deadletter.json", DeadLetterRecord, record)
 
 
 def test_derived_models_round_trip_through_json():

@@ -1,30 +1,15 @@
-"""Corrections to faust-streaming 0.15 that the pipeline's guarantees depend on.
+"""Corrections to faust-streaming 0.15's consumer that the worker's guarantees depend on.
 
-1. Before it commits offsets, Faust flushes its producer: the ProducerBuffer (the queue that table
-   changelog records wait in) and then aiokafka. But ProducerBuffer.flush() gives up as soon as one queued
-   record takes more than 0.1 s to hand over (`flush_atmost` returns on that timeout), which a loaded
-   worker sees ("producer buffer full" in its log). The commit then goes ahead with changelog records still
-   queued; a worker killed at that moment comes back with tables older than its committed offsets, and the
-   records in between are never counted (tests/faults/test_worker_kill.py caught it as an RSSI window one
-   sample short).
-
-2. After a rebalance, Faust's fetcher runs while the tables recover, and aiokafka fetches the source
-   partitions too (Faust drops most of those records, their partitions not being active yet). Faust then
-   seeks every partition back to its committed offset, but a fetch already under way still hands over
-   records from where the early fetching got to. Faust takes the jump for a gap in the partition (as in a
-   compacted topic), counts the skipped offsets as processed and commits past them: those records are never
-   processed (the restarted worker of tests/faults/test_worker_kill.py lost dozens of records of
-   mist.parsed this way, seen as RSSI windows short of samples). `contiguous` keeps each source partition
-   contiguous from where it was sought: records past a jump are dropped and the partition is sought back
-   to the first missing offset.
-
-3. That seek to the committed offsets skips a partition with no committed offset yet (aiokafka seeks only
-   to an offset above 0). Such a partition stays where the early fetching during the recovery got to, and
-   the records before that are never processed: a worker killed before its first commit, and started
-   again, lost every record its predecessor had not finished (tests/faults/test_worker_kill.py, once the
-   worker was fast enough to reach the kill within its first 2.8 s). `_seek_to_committed` seeks those
-   partitions to their start, as `consumer_auto_offset_reset="earliest"` says (changelogs excepted: the
-   recovery reads those).
+1. After a rebalance, Faust's fetcher runs while the tables recover, and aiokafka fetches the source
+   partitions too. Faust then seeks every partition back to its committed offset, but a fetch already under
+   way still hands over records from where the early fetching got to; Faust takes the jump for a gap (as in
+   a compacted topic) and commits past records never processed. `contiguous` keeps each source partition
+   contiguous from where it was sought: records past a jump are dropped and the partition is sought back to
+   the first missing offset.
+2. That seek to the committed offsets skips a partition with no committed offset yet (aiokafka seeks only
+   to an offset above 0): it stays where the early fetching got to, and the records before are never
+   processed. `_seek_to_committed` seeks those partitions to their start, as
+   `consumer_auto_offset_reset="earliest"` says (changelogs excepted: the recovery reads those).
 """
 
 from __future__ import annotations
@@ -34,19 +19,12 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
 from faust.transport.consumer import Consumer, ThreadDelegateConsumer
-from faust.transport.producer import ProducerBuffer
 
 log = logging.getLogger(__name__)
 
 # A jump that a seek back does not cure this many times is real: records deleted by retention before they
 # were read (the consumer resets to the earliest offset). Then it is taken, as Faust would.
 MAX_SEEKS_BACK = 5
-
-
-async def _flush_all(self: ProducerBuffer) -> None:
-    """Wait until every queued record is handed to the Kafka client, however long each takes."""
-    while self.size:
-        await self.flush_atmost(None)  # raises when the producer stopped with records still queued
 
 
 class Positions:
@@ -152,8 +130,6 @@ def never_committed(offsets: Mapping[Any, int | None], skip: Iterable[str]) -> l
 
 def apply() -> None:
     """Install both corrections (idempotent)."""
-    # A commit's and a shutdown's flush drain the buffer completely.
-    ProducerBuffer.flush = _flush_all  # type: ignore[method-assign]
     # Source partitions are processed contiguously from where they were sought.
     Consumer.getmany = _getmany  # type: ignore[method-assign]
     Consumer.seek = _seek  # type: ignore[method-assign]

@@ -1,41 +1,15 @@
-"""pipeline/faustfix.py: a commit's flush waits for every queued changelog record, however slow."""
+"""pipeline/faust: the corrections to Faust's consumer, the version check, the commit hook."""
 
 from __future__ import annotations
 
 import asyncio
 from types import SimpleNamespace
 
-from faust.transport.producer import ProducerBuffer
+import pytest
 from faust.types import TP
 
-from pipeline import faustfix
-
-
-class SlowBuffer(ProducerBuffer):
-    """A ProducerBuffer whose hand-over to the Kafka client takes longer than Faust's 0.1 s patience."""
-
-    sent: list
-
-    async def _send_pending(self, fut) -> None:
-        await asyncio.sleep(0.25)
-        self.sent.append(fut)
-
-
-async def test_flush_drains_a_slow_buffer_completely():
-    faustfix.apply()
-    buffer = SlowBuffer()
-    buffer.app = SimpleNamespace(conf=SimpleNamespace(producer_threaded=False))
-    buffer.sent = []
-    await buffer.start()
-    try:
-        for n in range(3):
-            buffer.put(n)
-        await buffer.flush()
-        assert buffer.size == 0  # unpatched, flush gives up after the first slow record with 2 still queued
-        await asyncio.sleep(0.3)  # the last record handed over
-        assert buffer.sent == [0, 1, 2]
-    finally:
-        await buffer.stop()
+import pipeline.faust as faust_internals
+from pipeline.faust import fixes as faustfix
 
 
 def records(tp, offsets):
@@ -59,7 +33,7 @@ async def passed(positions, stream, skip=()):
 
 
 async def test_a_fetch_from_before_the_seek_is_dropped_and_the_partition_sought_back():
-    tp = TP("mist.parsed", 0)
+    tp = TP("mist.location", 0)
     positions = faustfix.Positions()
     positions.sought({tp: 768})  # Faust's seek to the committed offset, after a recovery
     # What a fetch begun before the seek hands over: the records after those fetched (and dropped) early.
@@ -108,16 +82,42 @@ def test_a_partition_without_a_committed_offset_expects_nothing():
 
 
 def test_partitions_without_a_committed_offset_are_sought_to_their_start():
-    # aiokafka's seek_to_committed leaves these where the early fetching of a recovery got to (point 3).
+    # aiokafka's seek_to_committed leaves these where the early fetching of a recovery got to (point 2).
     offsets = {
-        TP("mist.parsed", 0): None,  # never committed
-        TP("mist.parsed", 1): 1112,
-        TP("mist.parsed", 2): 0,
+        TP("mist.zone", 0): None,  # never committed
+        TP("mist.zone", 1): 1112,
+        TP("mist.zone", 2): 0,
         TP("mist.location", 0): -1,
         TP("app-dedupe-changelog", 0): None,  # the recovery reads changelogs
     }
     assert faustfix.never_committed(offsets, {"app-dedupe-changelog"}) == [
-        TP("mist.parsed", 0),
-        TP("mist.parsed", 2),
+        TP("mist.zone", 0),
+        TP("mist.zone", 2),
         TP("mist.location", 0),
     ]
+
+
+def test_an_unknown_faust_version_is_refused(monkeypatch):
+    import faust
+
+    monkeypatch.setattr(faust, "__version__", "0.16.0")
+    with pytest.raises(RuntimeError, match=r"0\.16\.0"):
+        faust_internals.apply()
+
+
+async def test_the_commit_runs_before_fausts_own_flush_one_at_a_time():
+    order: list[str] = []
+
+    async def flush() -> None:
+        order.append("faust")
+
+    app = SimpleNamespace(producer=SimpleNamespace(flush=flush))
+
+    async def commit() -> None:
+        order.append("start")
+        await asyncio.sleep(0.05)
+        order.append("end")
+
+    faust_internals.install_commit(app, commit)
+    await asyncio.gather(app.producer.flush(), app.producer.flush())  # a commit and a rebalance's flush
+    assert order == ["start", "end", "faust", "start", "end", "faust"]
