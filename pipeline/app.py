@@ -129,7 +129,7 @@ def create_app(settings: Settings) -> Pipeline:
     aggs = aggregates.build(
         state, publish, settings, lambda topic, n: metrics.zone_exits_ignored.labels(topic).inc(n)
     )
-    # fingerprint -> {} until the horizon: an event seen again within it is a copy.
+    # The fingerprints seen within the horizon, in buckets (dedupe.py): an event seen again is a copy.
     dedupe = state("dedupe", settings.dedupe_seconds)
     process = Pass(prefix, output, refs, aggs, dedupe, metrics, settings.dedupe_seconds)
     pipeline = Pipeline(app, settings, metrics, output, refs, aggs, dedupe, process)
@@ -172,11 +172,14 @@ def create_app(settings: Settings) -> Pipeline:
                 await processing_error(m, exc)
             aggs.rssi.close(time.time())
 
+    last_commit = [0.0]
+
     async def commit() -> None:
         """Before Faust commits offsets: the records out, then the state, then the dedupe marks, each
         acknowledged before the next. The state is taken as it is now, between two bodies."""
         if not output.started:
             return
+        last_commit[0] = time.monotonic()
         steps = process.commit_steps()
         await output.settle()
         for step in steps:
@@ -190,7 +193,8 @@ def create_app(settings: Settings) -> Pipeline:
     async def write_idle_changes() -> None:
         """Faust commits only after reading records: what changes while no record comes (keys expired by
         the clock) is written by the same commit, on time."""
-        if output.started and any(s.dirty for s in pipeline.states()):
+        idle = time.monotonic() - last_commit[0] >= settings.commit_interval_s
+        if output.started and idle and any(s.dirty for s in pipeline.states()):
             await app.producer.flush()
 
     async def recovered() -> None:
@@ -214,7 +218,7 @@ def create_app(settings: Settings) -> Pipeline:
             if deleted:
                 metrics.expired.labels(s.name).inc(deleted)
             if s is dedupe:
-                metrics.dedupe_keys.set(len(s))
+                metrics.dedupe_keys.set(len(process.seen))
             else:
                 metrics.table_keys.labels(s.name).set(len(s))
 

@@ -40,15 +40,32 @@ def zone_info(zone: Mapping[str, Any]) -> dict[str, Any]:
     return {"id": zone.get("id"), "name": zone.get("name")}
 
 
+class Infos:
+    """The summaries of reference objects, made once per object: an event of a busy site would otherwise
+    build the same site, map and zone summaries again and again. An object replaced (a renamed site) is
+    summarised anew: summaries are kept with the object they were made from."""
+
+    def __init__(self) -> None:
+        self._made: dict[tuple[str, str], tuple[Mapping[str, Any], dict[str, Any]]] = {}
+
+    def of(self, kind: str, id_: str, obj: Mapping[str, Any], make: Any) -> dict[str, Any]:
+        made = self._made.get((kind, id_))
+        if made is None or made[0] is not obj:
+            made = self._made[(kind, id_)] = (obj, make(obj))
+        return made[1]
+
+
 def enrich(
     mist_topic: str,
     event: dict[str, Any],
     sites: Reference,
     maps: Reference,
     zones: Reference,
+    infos: Infos | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """The event plus `site`, `map`, `zone` (where it names one) and `x_px`/`y_px` (where it has x/y and
-    its map has a ppm). Returns the enriched fields and what it names but the reference data lacks."""
+    its map has a ppm). Returns the enriched fields and what it names but the reference data lacks. With
+    `infos`, the summaries are shared (do not change them)."""
     out: dict[str, Any] = {}
     missing: list[str] = []
     site_id = event.get("site_id")
@@ -57,14 +74,14 @@ def enrich(
         if site is None:
             missing.append("site")
         else:
-            out["site"] = site_info(site)
+            out["site"] = infos.of("site", site_id, site, site_info) if infos else site_info(site)
     map_id = event.get("map_id")
     if map_id:
         map_ = maps.get(map_id)
         if map_ is None:
             missing.append("map")
         else:
-            out["map"] = map_info(map_)
+            out["map"] = infos.of("map", map_id, map_, map_info) if infos else map_info(map_)
             ppm = map_.get("ppm")
             x, y = event.get("x"), event.get("y")
             if ppm and x is not None and y is not None:
@@ -76,7 +93,7 @@ def enrich(
         if zone is None:
             missing.append("zone")
         else:
-            out["zone"] = zone_info(zone)
+            out["zone"] = infos.of("zone", zone_id, zone, zone_info) if infos else zone_info(zone)
     return out, missing
 
 

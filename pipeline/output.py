@@ -125,6 +125,17 @@ class Output:
         gen.handed += 1
         self.sent += 1
 
+    def send_keyed(self, topic: str, key: bytes, value: bytes, timestamp_ms: int) -> None:
+        """`send` of a keyed record on the partition of its key (0: no timestamp), for the hot path."""
+        gen = self._gen
+        try:
+            self._producer.produce(topic, value, key, on_delivery=gen.delivered, timestamp=timestamp_ms)
+        except BufferError:  # the queue is full: let librdkafka send some, then hand it over
+            self._producer.poll(0.1)
+            self._producer.produce(topic, value, key, on_delivery=gen.delivered, timestamp=timestamp_ms)
+        gen.handed += 1
+        self.sent += 1
+
     async def settle(self) -> None:
         """Wait until every record handed over so far is acknowledged; OutputError if one failed."""
         async with self._settling:

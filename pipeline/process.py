@@ -23,8 +23,9 @@ from typing import Any
 import orjson
 
 from pipeline.aggregates import Aggregates
-from pipeline.aggregates.windows import record_time_ms
-from pipeline.enrich import enrich, envelope
+from pipeline.aggregates.windows import MAX_AHEAD_S
+from pipeline.dedupe import Seen
+from pipeline.enrich import Infos, enrich, envelope
 from pipeline.metrics import PipelineMetrics
 from pipeline.output import Output
 from pipeline.parse import DeadLetter, ParsedEvent, parse_body, validated_view
@@ -97,6 +98,8 @@ class Pass:
         self.refs = refs
         self.aggregates = aggregates
         self.dedupe = dedupe
+        self.seen = Seen(dedupe, horizon_s)
+        self.infos = Infos()
         self.metrics = metrics
         self.horizon_s = horizon_s
         self.mist_topics = {raw_topic(t, prefix): t for t in CATALOGUE}
@@ -115,8 +118,14 @@ class Pass:
         since the last commit (with its marks), then the dedupe marks. As (changelog, partition, key,
         value or None); the progress since the last commit is taken."""
         progress, self.progress = self.progress, {}
-        changes = [(s.changelog, *r) for s in self.aggregates.states() for r in s.snapshot(progress)]
-        return [changes, [(self.dedupe.changelog, *r) for r in self.dedupe.snapshot(progress)]]
+        changes = []
+        for s in self.aggregates.states():
+            changelog = s.changelog
+            changes += [(changelog, *r) for r in s.snapshot(progress)]
+        changelog = self.dedupe.changelog
+        marks = [(changelog, *r) for r in self.dedupe.snapshot(progress)]
+        self.seen.close()
+        return [changes, marks]
 
     def body(
         self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes, headers: Any
@@ -130,7 +139,7 @@ class Pass:
             self._by_site(partition, offset, value, headers, received_at_ms)
         else:
             mist_topic = self.mist_topics[topic]
-            self.metrics.bodies_in.labels(mist_topic).inc()
+            self.metrics.of(mist_topic).bodies_in.inc()
             body = parse_body(value, mist_topic)
             source = Source(topic, partition, offset)
             for dead in body.dead:
@@ -144,7 +153,7 @@ class Pass:
         self.progress.setdefault(partition, {})[topic] = offset
 
     def _dead(self, mist_topic: str, dead: DeadLetter, source: Source, received_at_ms: int | None) -> None:
-        self.metrics.dead_lettered.labels(mist_topic).inc()
+        self.metrics.of(mist_topic).dead_lettered.inc()
         where = {"topic": source.topic, "partition": source.partition, "offset": source.offset}
         self.output.send(
             self.deadletter, encode_key(mist_topic), deadletter_record(dead, where, received_at_ms)
@@ -199,17 +208,21 @@ class Pass:
     ) -> None:
         wall = time.time()
         metrics = self.metrics
-        metrics.events_in.labels(mist_topic).inc(len(events))
+        counters = metrics.of(mist_topic)
+        counters.events_in.inc(len(events))
         aggregates = self.aggregates.of(mist_topic)
         read_at = (topic, offset)
         refs = self.refs
+        infos = self.infos
         horizon = self.horizon_s
-        seen = self.dedupe
+        seen = self.seen
         out = self.output
         out_topic = self.enriched[mist_topic]
         duplicates = published = 0
+        latest = wall + MAX_AHEAD_S  # a later event time is no Kafka timestamp (windows.record_time_ms)
+        send = out.send_keyed
         for event in events:
-            if horizon > 0 and seen.get(partition, event.fingerprint) is not None:
+            if horizon > 0 and seen.seen(partition, event.fingerprint):
                 duplicates += 1
                 continue
             data = event.event
@@ -217,7 +230,7 @@ class Pass:
             valid = validated_view(mist_topic, data, warnings) if warnings else data
             for warning in warnings:
                 metrics.field_warnings.labels(mist_topic, warning["field"].partition(".")[0]).inc()
-            extra, missing = enrich(mist_topic, valid, refs.sites, refs.maps, refs.zones)
+            extra, missing = enrich(mist_topic, valid, refs.sites, refs.maps, refs.zones, infos)
             if missing:
                 metrics.not_enriched.labels(mist_topic, ",".join(missing)).inc()
             record = envelope(
@@ -230,17 +243,21 @@ class Pass:
                 warnings,
                 event.original,
             )
-            out.send(
-                out_topic, encode_key(event.key), orjson.dumps(record), None, record_time_ms(event.timestamp)
+            ts = event.timestamp
+            send(
+                out_topic,
+                orjson.dumps(event.key),
+                orjson.dumps(record),
+                int(ts * 1000) if ts is not None and 0 <= ts <= latest else 0,
             )
             published += 1
             if horizon > 0:
-                seen.put(partition, event.fingerprint, {}, wall)
+                seen.add(partition, event.fingerprint, wall)
             if aggregates:
                 view = record if valid is data else {**valid, **extra, "mist": record["mist"]}
                 for aggregate in aggregates:
                     aggregate.apply(partition, mist_topic, view, wall, read_at)
         if published:
-            metrics.events_out.labels(mist_topic).inc(published)
+            counters.events_out.inc(published)
         if duplicates:
-            metrics.duplicates.labels(mist_topic).inc(duplicates)
+            counters.duplicates.inc(duplicates)

@@ -160,9 +160,10 @@ class State:
             if partition in self.owned and offsets:
                 self._marks.setdefault(partition, {}).update(offsets)
         records = []
+        marks = {p: dict(m) for p, m in self._marks.items()}  # one copy per partition, shared by its values
         for full, (partition, _key, value) in self._dirty.items():
             if isinstance(value, dict):
-                value["_m"] = dict(self._marks.get(partition, ()))  # what this value holds, from now on
+                value["_m"] = marks.get(partition, {})  # what this value holds, from now on
             records.append((partition, full, value))
         self._dirty = {}
         for partition in progress:

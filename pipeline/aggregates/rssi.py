@@ -131,7 +131,9 @@ class Rssi(OneState):
         self.publish = publish
         self.size_s = size_s
         self._clock: dict[int, tuple[float, float]] = {}  # partition -> (newest sample time, wall then)
-        self._open: list[tuple[float, int, str]] = []  # (window end, partition, key): a heap
+        # Windows to close, per partition by their end: most windows open share one of a few ends.
+        self._ends: dict[int, list[float]] = {}  # partition -> a heap of the ends of its windows open
+        self._open: dict[tuple[int, float], list[str]] = {}  # (partition, end) -> keys
         self._queued: set[tuple[int, str]] = set()  # what _open holds, once per window
         self._published: dict[tuple[int, str], int] = {}  # window -> its sample count when published
 
@@ -155,8 +157,7 @@ class Rssi(OneState):
             self.state.put(partition, key, add_rssi_sample(window, ap, value, ts), wall)
             slot = (partition, key)
             if slot not in self._queued:  # a sample for a published window re-opens it
-                self._queued.add(slot)
-                heapq.heappush(self._open, (start + self.size_s, partition, key))
+                self._queue(start + self.size_s, slot)
             newest = max(newest, ts)
         self._clock[partition] = (newest, wall)
 
@@ -164,14 +165,29 @@ class Rssi(OneState):
         newest, seen_at = self._clock.get(partition, (0.0, wall))
         return newest + (wall - seen_at)
 
+    def _queue(self, end: float, slot: tuple[int, str]) -> None:
+        self._queued.add(slot)
+        partition, key = slot
+        waiting = self._open.get((partition, end))
+        if waiting is None:
+            waiting = self._open[(partition, end)] = []
+            heapq.heappush(self._ends.setdefault(partition, []), end)
+        waiting.append(key)
+
+    def _due(self, wall: float) -> list[tuple[int, str]]:
+        """The windows whose end is GRACE_S behind their partition's event time, taken off the queue."""
+        due: list[tuple[int, str]] = []
+        for partition, ends in self._ends.items():
+            now = self.now(partition, wall) - self.GRACE_S
+            while ends and ends[0] <= now:
+                end = heapq.heappop(ends)
+                due += [(partition, key) for key in self._open.pop((partition, end))]
+        return due
+
     def close(self, wall: float) -> int:
         """Publish the windows whose end is GRACE_S behind their partition's event time; how many."""
         published = 0
-        while self._open:
-            end, partition, key = self._open[0]
-            if end + self.GRACE_S > self.now(partition, wall):
-                break
-            heapq.heappop(self._open)
+        for partition, key in self._due(wall):
             self._queued.discard((partition, key))
             value = self.state.get(partition, key)
             if value is None or partition not in self.state.owned:
@@ -189,12 +205,10 @@ class Rssi(OneState):
     def reopen(self) -> None:
         """After a recovery: every window held is queued to close (and publish) like the others (Faust's
         own windows never expire once restored, faust-streaming #385)."""
-        self._open = []
-        self._queued = set()
+        self._ends, self._open, self._queued = {}, {}, set()
         for partition in self.state.owned:
             for key, _value in self.state.items(partition):
-                heapq.heappush(self._open, (float(suffix_of(key)) + self.size_s, partition, key))
-                self._queued.add((partition, key))
+                self._queue(float(suffix_of(key)) + self.size_s, (partition, key))
 
     def windows(self, partition: int, mac: str) -> list[dict[str, Any]]:
         out = []

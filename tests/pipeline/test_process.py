@@ -38,6 +38,9 @@ class Output:
     def __init__(self) -> None:
         self.records: list[dict] = []
 
+    def send_keyed(self, topic, key, value, timestamp_ms) -> None:
+        self.send(topic, key, value, timestamp_ms=timestamp_ms or None)
+
     def send(self, topic, key, value, partition=None, timestamp_ms=None, headers=None) -> None:
         self.records.append(
             {
@@ -72,9 +75,7 @@ def build(restored: dict[str, dict] | None = None, owned=(0,), horizon_s: float 
     def state(name: str, retention_s: float | None = None, indexed: bool = False) -> State:
         topic = SimpleNamespace(get_topic_name=lambda: name)
         table = SimpleNamespace(name=name, changelog_topic=topic)
-        s = State(table, dict(restored.get(name, {})), retention_s, indexed=indexed)
-        s.rebuild(owned)
-        return s
+        return State(table, dict(restored.get(name, {})), retention_s, indexed=indexed)
 
     def publish(kind, key, record, ts) -> None:
         output.send(f"mist.{kind}", encode_key(key), orjson.dumps(record))
@@ -85,7 +86,11 @@ def build(restored: dict[str, dict] | None = None, owned=(0,), horizon_s: float 
     )
     aggs = aggregates.build(state, publish, config, lambda t, n: metrics.zone_exits_ignored.labels(t).inc(n))
     dedupe = state("dedupe", horizon_s)
-    return Pass("mist.", output, REFS, aggs, dedupe, metrics, horizon_s), output
+    process = Pass("mist.", output, REFS, aggs, dedupe, metrics, horizon_s)
+    for s in [*aggs.states(), dedupe]:  # what the worker does once Faust recovered its tables
+        s.rebuild(owned)
+    aggs.rssi.reopen()
+    return process, output
 
 
 def record(topic: str, offset: int, events: list[dict], site: str | None = SITE, partition: int = 0) -> tuple:
