@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import socket
@@ -15,6 +14,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from mistpipe.bench.common import http_json  # noqa: F401  (the tests' HTTP helper)
 from mistpipe.deployment import Deployment
 
 REPO = Path(__file__).resolve().parents[1]
@@ -114,23 +114,6 @@ def http_status(url: str, timeout: float = 2) -> int | None:
         return exc.code
     except OSError:
         return None
-
-
-def http_json(url: str, timeout: float = 5, headers: dict | None = None) -> tuple[int | None, object]:
-    """(status, the JSON body) of a GET; the text when the body is not JSON; (None, reason) when no answer."""
-    try:
-        with urllib.request.urlopen(
-            urllib.request.Request(url, headers=headers or {}), timeout=timeout
-        ) as response:
-            status, data = response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        status, data = exc.code, exc.read()
-    except OSError as exc:
-        return None, str(exc)
-    try:
-        return status, json.loads(data or b"null")
-    except ValueError:
-        return status, data.decode(errors="replace")
 
 
 async def read_topics(

@@ -1,4 +1,4 @@
-"""`mistpipe bench ingest|pipeline|e2e` (registered on the `mistpipe` group in mistpipe.cli)."""
+"""`mistpipe bench ingest|pipeline|e2e|faults` (registered on the `mistpipe` group in mistpipe.cli)."""
 
 from __future__ import annotations
 
@@ -132,9 +132,17 @@ def bench_ingest(
 @click.option(
     "--events", type=click.IntRange(min=100), default=200_000, show_default=True, help="Events preloaded"
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Workers sharing the partitions",
+)
 @_common
 def bench_pipeline(
     events: int,
+    workers: int,
     bootstrap: str | None,
     partitions: int,
     as_json: bool,
@@ -148,6 +156,7 @@ def bench_pipeline(
     report: list[str] = []
     figures = _guarded(pipeline.run)(
         events=events,
+        workers=workers,
         partitions=partitions,
         bootstrap=bootstrap,
         state_dir=load().state_dir,
@@ -189,3 +198,27 @@ def bench_e2e(
         extra_env=_env(worker_env),
     )
     _finish(report, figures, as_json)
+
+
+@bench.command("faults")
+@click.option("--kills", type=click.IntRange(min=1), default=30, show_default=True, help="Workers SIGKILLed")
+@click.option(
+    "--events", type=click.IntRange(min=100, max=19_000), default=15_000, show_default=True, help="Workload"
+)
+@click.option("--seed", type=int, default=7, show_default=True, help="Of the workload and the kill moments")
+@click.option("--bootstrap", default=None, help="Use this Kafka broker instead of starting one")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the figures as one JSON object, on the last line"
+)
+def bench_faults(kills: int, events: int, seed: int, bootstrap: str | None, as_json: bool) -> None:
+    """Workers SIGKILLed under load (before a first commit, mid-commit, mid-rebalance, at random), then
+    every aggregate compared with the model's answers; exits 1 on any difference or lost event."""
+    from mistpipe.bench import faults
+
+    report: list[str] = []
+    figures = _guarded(faults.run)(
+        kills=kills, events=events, bootstrap=bootstrap, state_dir=load().state_dir, report=report, seed=seed
+    )
+    _finish(report, figures, as_json)
+    if figures["differences"] or figures["events_lost"]:
+        raise SystemExit(1)

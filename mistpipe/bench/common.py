@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -126,6 +127,23 @@ def http_status(url: str, timeout: float = 2) -> int | None:
         return exc.code
     except OSError:
         return None
+
+
+def http_json(url: str, timeout: float = 5, headers: dict | None = None) -> tuple[int | None, object]:
+    """(status, the JSON body) of a GET; the text when the body is not JSON; (None, reason) when no answer."""
+    try:
+        with urllib.request.urlopen(
+            urllib.request.Request(url, headers=headers or {}), timeout=timeout
+        ) as response:
+            status, data = response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        status, data = exc.code, exc.read()
+    except OSError as exc:
+        return None, str(exc)
+    try:
+        return status, json.loads(data or b"null")
+    except ValueError:
+        return status, data.decode(errors="replace")
 
 
 def http_get(url: str, timeout: float = 5) -> bytes | None:

@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+import orjson
 
 from mistpipe.bench.common import (
     REPO,
@@ -38,6 +39,7 @@ from mistpipe.bench.common import (
     cpu_seconds,
     deployment,
     free_port,
+    http_get,
     kafka,
     load_reference,
     peak_rss_mb,
@@ -172,8 +174,9 @@ async def last_write_ms(d: Deployment) -> int:
         await consumer.stop()
 
 
-async def watch(d: Deployment, worker: Service, web: str, events: int, timeout: float) -> dict:
-    """Poll the worker until every event is enriched and aggregated; the seconds it took, its counters."""
+async def watch(d: Deployment, workers: list[Service], events: int, timeout: float) -> dict:
+    """Poll the workers until every event is enriched and aggregated; the seconds it took, their counters
+    (summed over the workers)."""
     from topics.names import raw_topic
 
     consumed = [raw_topic(t, d.prefix) for t, _ in MIX]
@@ -185,18 +188,24 @@ async def watch(d: Deployment, worker: Service, web: str, events: int, timeout: 
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
         while True:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"the worker did not finish in {timeout:.0f}s: {found}\n{worker.tail()}")
-            if worker.proc.poll() is not None:
-                raise RuntimeError(f"the worker exited with {worker.proc.returncode}:\n{worker.tail()}")
+                raise RuntimeError(
+                    f"the workers did not finish in {timeout:.0f}s: {found}\n{workers[0].tail()}"
+                )
+            for worker in workers:
+                if worker.proc.poll() is not None:
+                    raise RuntimeError(f"a worker exited with {worker.proc.returncode}:\n{worker.tail()}")
             now = time.time()
             try:
-                async with session.get(f"{web}/metrics") as response:
-                    found = counters((await response.read()).decode())
+                found = {}
+                for worker in workers:
+                    async with session.get(f"{worker.web}/metrics") as response:
+                        for name, value in counters((await response.read()).decode()).items():
+                            found[name] = found.get(name, 0.0) + value
             except (aiohttp.ClientError, TimeoutError):
                 await asyncio.sleep(0.05)
                 continue
             if found.get("mistpipe_worker_bodies_in", 0) == 0:
-                idle_at, idle_cpu = now, cpu_seconds(worker.pid)
+                idle_at, idle_cpu = now, sum(cpu_seconds(w.pid) for w in workers)
             outcomes = ("events_out", "duplicates", "dead_lettered")
             if sum(found.get(f"mistpipe_worker_{c}", 0) for c in outcomes) >= events:
                 enriched_after = before  # every event was enriched between the previous poll and this one
@@ -205,13 +214,50 @@ async def watch(d: Deployment, worker: Service, web: str, events: int, timeout: 
             await asyncio.sleep(0.1 if idle_at == now else POLL_S)
     while await _lag(d, consumed) > 0:  # the tables are done once Faust committed everything
         if time.monotonic() > deadline:
-            raise RuntimeError(f"the worker did not finish aggregating in {timeout:.0f}s\n{worker.tail()}")
+            raise RuntimeError(
+                f"the workers did not finish aggregating in {timeout:.0f}s\n{workers[0].tail()}"
+            )
         await asyncio.sleep(0.5)
-    rss = peak_rss_mb(worker.pid)
-    cpu = cpu_seconds(worker.pid) - idle_cpu
+    rss = max(peak_rss_mb(w.pid) for w in workers)
+    cpu = sum(cpu_seconds(w.pid) for w in workers) - idle_cpu
     end = max(enriched_after, await last_write_ms(d) / 1000)
-    begin = idle_at if idle_at is not None else worker.started_wall  # no idle poll: count the start-up
+    begin = idle_at if idle_at is not None else min(w.started_wall for w in workers)  # no idle poll: start-up
     return {"seconds": end - begin, "counters": found, "rss_mb": rss, "cpu_s": cpu}
+
+
+def _keys_held(web: str) -> float:
+    """The keys a worker holds: every aggregate table's and the dedupe fingerprints (its /metrics)."""
+    text = (http_get(f"{web}/metrics") or b"").decode()
+    return sum(
+        float(v)
+        for v in re.findall(r"^mistpipe_worker_(?:table|dedupe)_keys(?:\{[^}]*\})? (\S+)$", text, re.M)
+    )
+
+
+def recovery(
+    d: Deployment, work: Path, extra_env: dict[str, str], probe: str, workers: list[Service]
+) -> dict:
+    """Restart: stop the workers (SIGTERM: they leave the group at once, where a killed one would hold its
+    partitions until its session timed out), start one anew (an empty process: its state comes from the
+    changelogs) and time until it answers `probe` (a query path) as they did."""
+    expected = http_get(f"{workers[0].web}{probe}")
+    keys = sum(_keys_held(w.web) for w in workers)
+    for worker in workers:
+        worker.stop()
+    port = free_port()
+    web = f"http://127.0.0.1:{port}"
+    env = d.env(MISTPIPE_WEB_PORT=str(port), **extra_env)
+    again = Service("restarted", ["worker"], env, work / "restarted.log", f"{web}/metrics")
+    started = time.monotonic()
+    again.spawn()
+    try:
+        while http_get(f"{web}{probe}") != expected:
+            if time.monotonic() - started > 600 or again.proc.poll() is not None:
+                raise RuntimeError(f"the restarted worker did not answer {probe} again\n{again.tail()}")
+            time.sleep(0.1)
+        return {"recovery_s": time.monotonic() - started, "keys": keys}
+    finally:
+        again.stop()
 
 
 def run(
@@ -223,6 +269,7 @@ def run(
     report: list[str],
     profile: Path | None = None,
     extra_env: dict[str, str] | None = None,
+    workers: int = 1,
 ) -> dict:
     world = World()
     gen = Generator(world)
@@ -252,17 +299,27 @@ def run(
         say("peer: last location, zone occupancy and RSSI windows with Quix Streams")
         peer = run_peer(d.bootstrap, [d.topic(t) for t, _ in MIX], n_events, work / "quix")
 
-        port = free_port()
-        web = f"http://127.0.0.1:{port}"
-        env = d.env(MISTPIPE_WEB_PORT=str(port), **(extra_env or {}))
-        worker = Service("worker", ["worker"], env, work / "worker.log", f"{web}/metrics")
-        say("worker from empty state")
-        worker.spawn()
+        running: list[Service] = []
+        for n in range(workers):
+            port = free_port()
+            web = f"http://127.0.0.1:{port}"
+            env = d.env(MISTPIPE_WEB_PORT=str(port), **(extra_env or {}))
+            worker = Service(f"worker-{n}", ["worker"], env, work / f"worker-{n}.log", f"{web}/metrics")
+            worker.web = web
+            running.append(worker)
+        say(f"{workers} worker{'s' if workers > 1 else ''} from empty state")
+        for worker in running:
+            worker.spawn()
         try:
-            with profiled(worker.pid, profile / "worker.raw" if profile else None):
-                result = asyncio.run(watch(d, worker, web, n_events, timeout=max(300, n_events / 100)))
+            with profiled(running[0].pid, profile / "worker.raw" if profile else None):
+                result = asyncio.run(watch(d, running, n_events, timeout=max(300, n_events / 100)))
+            say("recovery: the workers stopped, one started anew from the changelogs")
+            first = next(b for b in bodies if b.mist_topic == "location")
+            probe = f"/v1/locations/{orjson.loads(first.raw)['events'][0]['mac']}"
+            recovered = recovery(d, work, extra_env or {}, probe, running)
         finally:
-            worker.stop()
+            for worker in running:
+                worker.stop()
     c = result["counters"]
     worker_rate = n_events / result["seconds"]
     bare_rate = bare["events"] / bare["seconds"]
@@ -275,7 +332,8 @@ def run(
         f"one-agent Faust app (the same work through Faust): "
         f"{floor['events'] / floor['seconds']:,.0f} events/s "
         f"({floor['events'] / floor['seconds'] / bare_rate:.2f} of the bare loop)",
-        f"worker:             {worker_rate:,.0f} events/s ({n_events} events enriched and aggregated "
+        f"{workers} worker{'s' if workers > 1 else ' '}:          {worker_rate:,.0f} events/s "
+        f"({n_events} events enriched and aggregated "
         f"in {result['seconds']:.1f}s; out {c.get('mistpipe_worker_events_out', 0):.0f}, duplicates "
         f"{c.get('mistpipe_worker_duplicates', 0):.0f}, dead-lettered "
         f"{c.get('mistpipe_worker_dead_lettered', 0):.0f}, not enriched "
@@ -288,6 +346,9 @@ def run(
         f"ratio to the bare loop: {worker_rate / bare_rate:.3f}; to the Quix peer: "
         f"{worker_rate / peer['events_per_s']:.2f}; to the one-agent Faust app: "
         f"{worker_rate * floor['seconds'] / floor['events']:.2f}; worker peak RSS {result['rss_mb']:.0f} MB",
+        f"recovery: a worker started anew (from the changelogs) in place of "
+        f"{'both' if workers > 1 else 'the one'} holding {recovered['keys']:,.0f} keys answered again after "
+        f"{recovered['recovery_s']:.1f}s",
     ]
     return {
         "events_per_s": round(worker_rate, 1),
@@ -296,4 +357,5 @@ def run(
         "peer_events_per_s": peer["events_per_s"],
         "ratio_to_peer": round(worker_rate / peer["events_per_s"], 3),
         "worker_peak_rss_mb": round(result["rss_mb"], 1),
+        "recovery_s": round(recovered["recovery_s"], 2),
     }

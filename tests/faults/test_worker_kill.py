@@ -85,3 +85,22 @@ async def test_two_workers_one_killed_the_other_takes_over(deployment_factory, w
     # Every query answers through the survivor, every answer as an uninterrupted run's.
     got = await wait_for_answers(survivor.port, work.expected, timeout=120)
     assert got == work.expected, differences(got, work.expected)
+
+
+async def test_worker_killed_before_its_first_commit_then_restarted(deployment_factory, worker_factory):
+    """A worker killed before it ever committed an offset: its successor has no committed offset to seek
+    to, and aiokafka then leaves each partition where the fetching during the table recovery got to. It must
+    read each from its start (pipeline/faust/fixes.py, point 2), and count each event once."""
+    deployment = deployment_factory(partitions=2)
+    await load_reference(deployment)
+    work = workload(seed=4, events=15_000)
+    await write(deployment, work.bodies)
+    victim = worker_factory(deployment, MISTPIPE_COMMIT_INTERVAL_S="3600", **SHORT_SESSION)
+    events = len(work.events)
+    seen = await wait_for_metric(victim.port, "mistpipe_worker_events_out_total", lambda v: v >= 0.2 * events)
+    assert seen is not None and seen < events, f"the kill must land mid-stream ({seen} of {events})"
+    victim.kill()
+
+    restarted = worker_factory(deployment, **SHORT_SESSION)
+    got = await wait_for_answers(restarted.port, work.expected, timeout=120)
+    assert got == work.expected, differences(got, work.expected)

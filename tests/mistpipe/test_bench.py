@@ -1,6 +1,6 @@
-"""`mistpipe bench ingest|pipeline|e2e` run briefly, so that they cannot rot: each exits 0 and prints, last,
-one JSON object with exactly the issue's keys, all positive numbers. No speed is asserted here: figures on
-a shared machine are for BENCHMARKS.md, not for pass/fail."""
+"""`mistpipe bench ingest|pipeline|e2e|faults` run briefly, so that they cannot rot: each exits 0 and
+prints, last, one JSON object with exactly the issue's keys, all positive numbers. No speed is asserted
+here: figures on a shared machine are for BENCHMARKS.md, not for pass/fail."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ PIPELINE_KEYS = {
     "peer_events_per_s",
     "ratio_to_peer",
     "worker_peak_rss_mb",
+    "recovery_s",
 }
 E2E_KEYS = {"offered_events_per_s", "p50_ms", "p99_ms"}
 
@@ -69,3 +70,23 @@ def test_bench_e2e(kafka_bootstrap):
     )
     assert_positive(figures, E2E_KEYS)
     assert figures["p50_ms"] <= figures["p99_ms"]
+
+
+def test_bench_faults_a_short_kill_loop(kafka_bootstrap):
+    # Four kills, one of each kind: every aggregate as the model says, every event enriched.
+    result = run_cli(
+        "bench",
+        "faults",
+        "--kills",
+        "4",
+        "--events",
+        "4000",
+        "--bootstrap",
+        kafka_bootstrap,
+        "--json",
+        timeout=400,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures == {"kills": 4, "differences": 0, "events_lost": 0, "events": 4000}
+    assert "1 first-commit, 1 commit, 1 rebalance, 1 random" in result.stdout
