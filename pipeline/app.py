@@ -23,11 +23,11 @@ import faust
 import orjson
 
 from mistpipe.settings import Settings
-from pipeline import aggregates
+from pipeline import aggregates, floor
 from pipeline import faust as faust_internals
+from pipeline import views as queries
 from pipeline.aggregates import Aggregates
 from pipeline.aggregates.windows import record_time_ms
-from pipeline.floor import wire_floor
 from pipeline.metrics import PipelineMetrics
 from pipeline.output import Output
 from pipeline.parse import DeadLetter
@@ -35,7 +35,6 @@ from pipeline.process import Pass, deadletter_record
 from pipeline.reference import ReferenceData, follow
 from pipeline.routing import Cluster
 from pipeline.state import State
-from pipeline.views import Views, wire_views
 from topics.names import rssi_windows_topic, zone_visits_topic
 from topics.serde import dumps, encode_key
 
@@ -224,9 +223,9 @@ def create_app(settings: Settings) -> Pipeline:
 
     token = settings.query_token.get_secret_value().encode() if settings.query_token else None
     cluster = Cluster(app, settings.partitions, lambda: aggs.locations.state.changelog, token)
-    views = Views(settings, aggs, refs)
-    wire_views(app, settings, cluster, views)
-    wire_floor(app, settings, cluster, views)  # the live floor map: GET /, /map, /v1/maps/{id}, ...
+    views = queries.Views(settings, aggs, refs)
+    queries.blueprint(settings, cluster, views).register(app)
+    floor.blueprint(settings, cluster, views).register(app)  # the live floor map: GET /, /map, /v1/maps/{id}
 
     @app.page("/readyz")
     async def readyz(web: Any, request: Any) -> Any:

@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from faust.web import Blueprint
+
 from mistpipe.settings import Settings
 from pipeline.routing import Cluster, Unavailable
 from pipeline.state import public, suffix_of
@@ -83,7 +85,9 @@ def current_window(windows: list[dict[str, Any]], now: float, size: float) -> di
     return {"start": start, "end": start + size, "visits": 0, "dwell_total_s": 0.0, "dwell_max_s": 0.0}
 
 
-def wire_floor(app: Any, settings: Settings, cluster: Cluster, views: Views) -> None:
+def blueprint(settings: Settings, cluster: Cluster, views: Views) -> Blueprint:
+    """The live floor map: its page and files, and the queries that only it uses."""
+    floor = Blueprint("floor")
     refs, aggs = views.refs, views.aggs
     files = {
         p.name: (p.read_bytes(), CONTENT_TYPES[p.suffix])
@@ -94,20 +98,20 @@ def wire_floor(app: Any, settings: Settings, cluster: Cluster, views: Views) -> 
     def error(web: Any, status: int, message: str, headers: dict | None = None) -> Any:
         return web.json({"error": message}, status=status, headers=headers)
 
-    page = cluster.pages()  # as every query of views.py
+    page = cluster.pages(floor)  # as every query of views.py
 
     # -- the page ------------------------------------------------------------------------------------------
     # Registered before Faust's own index (a blueprint added when the web server starts), so "/" is ours.
 
-    @app.page("/")
+    @floor.route("/")
     async def index(web: Any, request: Any) -> Any:
         return web.bytes(files["map.html"][0], content_type="text/html", headers=NO_CACHE)
 
-    @app.page("/map")
+    @floor.route("/map")
     async def floor_map(web: Any, request: Any) -> Any:
         return web.bytes(files["map.html"][0], content_type="text/html", headers=NO_CACHE)
 
-    @app.page("/static/{name}")
+    @floor.route("/static/{name}")
     async def static(web: Any, request: Any, name: str) -> Any:
         found = files.get(name)
         if found is None:
@@ -230,3 +234,5 @@ def wire_floor(app: Any, settings: Settings, cluster: Cluster, views: Views) -> 
         )
         found = [e for answer in answers for e in answer["emitters"]]
         return web.json({"emitters": sorted(found, key=lambda e: e["mac"])})
+
+    return floor

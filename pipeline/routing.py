@@ -16,6 +16,7 @@ from typing import Any
 
 import aiohttp
 from aiokafka.partitioner import DefaultPartitioner
+from faust.web import Blueprint
 
 from topics.serde import encode_key
 
@@ -114,26 +115,29 @@ class Cluster:
             out.append(body)
         return out
 
-    def pages(self) -> Callable[[str], Callable]:
-        """`page(path)`: the decorator of a read-only GET view, behind the bearer token when one is set
-        (401 with WWW-Authenticate without it); Unavailable answers 503 with Retry-After."""
-        app, token = self.app, self.token
+    def guarded(self, handler: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        """A read-only GET view behind the bearer token when one is set (401 with WWW-Authenticate without
+        it); Unavailable answers 503 with Retry-After."""
+        token = self.token
+
+        @functools.wraps(handler)
+        async def guarded(web: Any, request: Any, **params: str) -> Any:
+            if not authorized(request, token):
+                headers = {"WWW-Authenticate": 'Bearer realm="mistpipe"'}
+                return web.json({"error": "a valid bearer token is required"}, status=401, headers=headers)
+            try:
+                return await handler(web, request, **params)
+            except Unavailable as exc:
+                return web.json({"error": str(exc)}, status=503, headers=RETRY)
+
+        return guarded
+
+    def pages(self, blueprint: Blueprint) -> Callable[[str], Callable]:
+        """`page(path)`: the decorator that adds a guarded view to `blueprint`."""
 
         def page(path: str) -> Callable:
             def decorate(handler: Callable[..., Awaitable[Any]]) -> Any:
-                @functools.wraps(handler)
-                async def guarded(web: Any, request: Any, **params: str) -> Any:
-                    if not authorized(request, token):
-                        headers = {"WWW-Authenticate": 'Bearer realm="mistpipe"'}
-                        return web.json(
-                            {"error": "a valid bearer token is required"}, status=401, headers=headers
-                        )
-                    try:
-                        return await handler(web, request, **params)
-                    except Unavailable as exc:
-                        return web.json({"error": str(exc)}, status=503, headers=RETRY)
-
-                return app.page(path)(guarded)
+                return blueprint.route(path, name=handler.__name__)(self.guarded(handler))
 
             return decorate
 

@@ -10,6 +10,8 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from faust.web import Blueprint
+
 from mistpipe.settings import Settings
 from pipeline.aggregates import Aggregates
 from pipeline.aggregates.devices import device_view
@@ -151,8 +153,10 @@ def since_of(request: Any, settings: Settings) -> float:
     return time.time() - settings.presence_seconds
 
 
-def wire_views(app: Any, settings: Settings, cluster: Cluster, views: Views) -> None:
-    page = cluster.pages()
+def blueprint(settings: Settings, cluster: Cluster, views: Views) -> Blueprint:
+    """The query API: `/v1/...`, and the `/v1/local/...` pages that the other workers ask."""
+    queries = Blueprint("queries")
+    page = cluster.pages(queries)
 
     def error(web: Any, status: int, message: str) -> Any:
         return web.json({"error": message}, status=status)
@@ -267,3 +271,5 @@ def wire_views(app: Any, settings: Settings, cluster: Cluster, views: Views) -> 
     @page("/v1/local/devices/{mac}")
     async def local_device(web: Any, request: Any, mac: str) -> Any:
         return web.json({"status": views.device(mac)})
+
+    return queries
