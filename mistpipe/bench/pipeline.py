@@ -10,11 +10,11 @@
    aggregated. Completion signal:
    - enriched: the worker's /metrics `mistpipe_worker_events_out_total` (+ duplicates + dead letters, both
      0 here) reached N (polled every 0.2 s); and
-   - aggregated: the consumer group's committed offsets equal the end offsets on the raw topics and on
-     mist.parsed (the enrich agent updates the tables). Faust commits an offset only once its agent
-     processed the record (acked), so this is a sound "all done"; but it commits every 2.8 s, so the
-     *time* of completion is the newest record time in the worker's table changelogs (written with the
-     wall clock of the table write): the last aggregate write.
+   - aggregated and durable: the consumer group's committed offsets equal the end offsets of the raw
+     topics. The worker commits offsets only after the records, the state and the dedupe marks of what it
+     processed were written (pipeline/app.py), every MISTPIPE_COMMIT_INTERVAL_S (2.8 s), so the *time* of
+     completion is the newest record time in the worker's changelogs (written with the wall clock of that
+     commit): the state of the last event durable, as the Quix peer's figure ends at its last checkpoint.
    Start: the last poll (every 0.1 s) at which the worker had taken no body yet.
    Peak RSS: VmHWM of the worker process (and any children), read before it stops.
 """

@@ -1,11 +1,14 @@
 """Corrections to faust-streaming 0.15's consumer that the worker's guarantees depend on.
 
 1. After a rebalance, Faust's fetcher runs while the tables recover, and aiokafka fetches the source
-   partitions too. Faust then seeks every partition back to its committed offset, but a fetch already under
-   way still hands over records from where the early fetching got to; Faust takes the jump for a gap (as in
-   a compacted topic) and commits past records never processed. `contiguous` keeps each source partition
-   contiguous from where it was sought: records past a jump are dropped and the partition is sought back to
-   the first missing offset.
+   partitions too. Faust resumes the source partitions, then seeks each back to its committed offset; records
+   handed over in between reach the streams (whose queues are cleared when the flow resumes: they are never
+   processed) and move Faust's read offset past the committed one, so that it drops the same records when
+   they come again after the seek. A fetch begun before the seek also hands over records from where the
+   early fetching got to, which Faust takes for a gap (as in a compacted topic). `contiguous` keeps each
+   source partition contiguous from the offset it was sought to in the current generation: a record fetched
+   before that seek, or one delivered already, is dropped; a record past a jump is dropped and its partition
+   sought back to the first missing offset; and Faust's read offset is kept where that order puts it.
 2. That seek to the committed offsets skips a partition with no committed offset yet (aiokafka seeks only
    to an offset above 0): it stays where the early fetching got to, and the records before are never
    processed. `_seek_to_committed` seeks those partitions to their start, as
@@ -15,7 +18,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, MutableMapping
 from typing import Any
 
 from faust.transport.consumer import Consumer, ThreadDelegateConsumer
@@ -27,31 +30,42 @@ log = logging.getLogger(__name__)
 MAX_SEEKS_BACK = 5
 
 
+DROP = -1  # admit: the record is not to be processed
+
+
 class Positions:
     """The next offset each partition's stream expects, to tell a stale record from the next one."""
 
     def __init__(self) -> None:
-        self.next: dict[Any, int] = {}
+        self.next: dict[Any, int | None] = {}  # None: sought nowhere (no committed offset), from the first
         self.seeks_back: dict[tuple[Any, int], int] = {}
+        self.generation: int | None = None  # the consumer generation whose seek to committed offsets is done
 
     def sought(self, offsets: Mapping[Any, int | None]) -> None:
         """Partitions sought to `offsets` (None or negative: no committed offset, nothing to expect)."""
         for tp, offset in offsets.items():
-            if offset is not None and offset >= 0:
-                self.next[tp] = offset
-            else:
-                self.next.pop(tp, None)
+            self.next[tp] = offset if offset is not None and offset >= 0 else None
 
-    def admit(self, tp: Any, offset: int) -> int | None:
-        """None when the record at `offset` is the partition's next (or an earlier one, which Faust itself
-        drops as read already); else the offset to seek back to, the record being past a jump."""
+    def settled(self, generation: int | None) -> None:
+        """The seek to the committed offsets of `generation`'s assignment is done: its records may come."""
+        self.generation = generation
+
+    def admit(self, tp: Any, offset: int, generation: int | None) -> int | None:
+        """None when the record at `offset` is the partition's next; DROP when it was fetched before this
+        generation's seek, or delivered already; else the offset to seek back to, the record being past a
+        jump."""
+        if generation != self.generation:
+            return DROP
         want = self.next.get(tp)
-        if want is not None and offset > want:
-            tries = self.seeks_back.get((tp, want), 0)
-            if tries < MAX_SEEKS_BACK:
-                self.seeks_back[(tp, want)] = tries + 1
-                return want
-            log.warning("%s: offsets %d to %d are gone: going on from %d", tp, want, offset - 1, offset)
+        if want is not None:
+            if offset < want:
+                return DROP
+            if offset > want:
+                tries = self.seeks_back.get((tp, want), 0)
+                if tries < MAX_SEEKS_BACK:
+                    self.seeks_back[(tp, want)] = tries + 1
+                    return want
+                log.warning("%s: offsets %d to %d are gone: going on from %d", tp, want, offset - 1, offset)
         self.next[tp] = offset + 1
         return None
 
@@ -64,11 +78,18 @@ def _positions(consumer: Consumer) -> Positions:
 
 
 async def contiguous(
-    records: AsyncIterator[tuple[Any, Any]], positions: Positions, skip: Iterable[str], seek: Any
+    records: AsyncIterator[tuple[Any, Any]],
+    positions: Positions,
+    skip: Iterable[str],
+    seek: Any,
+    generation: Callable[[], int | None] = lambda: None,
+    read_offsets: MutableMapping[Any, int | None] | None = None,
 ) -> AsyncIterator[tuple[Any, Any]]:
-    """`records` (tp, message) with every record past a jump dropped, its partition sought back (`seek(tp,
-    offset)`) to the first missing offset. Topics in `skip` (compacted changelogs, whose offsets have gaps)
-    pass as they are."""
+    """`records` (tp, message) with what is not a partition's next record dropped (`Positions.admit`), its
+    partition sought back (`seek(tp, offset)`) to the first missing offset after a jump. Topics in `skip`
+    (compacted changelogs, whose offsets have gaps) pass as they are. Before a record passes, its Faust read
+    offset (`read_offsets`) is set to the offset before it: Faust processes a record at or above it, and
+    takes a jump that is let through for a gap, which it may then commit past."""
     skipped = set(skip)
     sought_back: set[Any] = set()
     async for tp, message in records:
@@ -77,9 +98,14 @@ async def contiguous(
             continue
         if tp in sought_back:
             continue  # the rest of this fetch, past the jump too
-        back_to = positions.admit(tp, message.offset)
+        want = positions.next.get(tp)
+        back_to = positions.admit(tp, message.offset, generation())
         if back_to is None:
+            if read_offsets is not None and want is not None:
+                read_offsets[tp] = want - 1 if want > 0 else None
             yield tp, message
+            continue
+        if back_to == DROP:
             continue
         log.warning(
             "%s: fetched offset %d where %d is next (a fetch from before a seek): seeking back to %d",
@@ -98,9 +124,14 @@ _faust_seek_to_committed = ThreadDelegateConsumer.seek_to_committed
 
 
 async def _getmany(self: Consumer, timeout: float) -> AsyncIterator[tuple[Any, Any]]:
-    changelogs = self.app.tables.changelog_topics
+    app = self.app
     async for tp, message in contiguous(
-        _faust_getmany(self, timeout), _positions(self), changelogs, self._seek
+        _faust_getmany(self, timeout),
+        _positions(self),
+        app.tables.changelog_topics,
+        self._seek,
+        lambda: app.consumer_generation_id,
+        self._read_offset,
     ):
         yield tp, message
 
@@ -111,13 +142,16 @@ async def _seek(self: Consumer, partition: Any, offset: int) -> None:
 
 
 async def _seek_to_committed(self: ThreadDelegateConsumer) -> Mapping[Any, int]:
+    generation = self.app.consumer_generation_id  # the assignment these offsets are of
+    positions = _positions(self)
     offsets = await _faust_seek_to_committed(self)
-    _positions(self).sought(offsets)
+    positions.sought(offsets)
     if self.app.conf.consumer_auto_offset_reset == "earliest":
         changelogs = self.app.tables.changelog_topics
         for tp in never_committed(offsets, changelogs):
             # Consumer.seek (patched above): Faust's read offset reset too, and the position expected.
             await self.seek(tp, 0)
+    positions.settled(generation)
     return offsets
 
 
