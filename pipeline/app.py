@@ -133,17 +133,14 @@ def create_app(settings: Settings) -> Pipeline:
     process = Pass(prefix, output, refs, aggs, dedupe, metrics, settings.dedupe_seconds)
     pipeline = Pipeline(app, settings, metrics, output, refs, aggs, dedupe, process)
 
-    sources = app.topic(
-        *process.source_topics, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
-    )
-
     @app.task
     async def follow_reference() -> None:
+        output.start()
         await follow(settings.kafka_bootstrap, prefix, refs)
 
-    async def processing_error(message: Any, exc: Exception) -> None:
+    def processing_error(message: Any, exc: Exception) -> None:
         """An unexpected error on one record (a bug, a value no test foresaw): the record goes to the
-        dead-letter topic with the reason, and the agent goes on. Never a crash, never a silent drop."""
+        dead-letter topic with the reason, and the worker goes on. Never a crash, never a silent drop."""
         metrics.processing_errors.labels("process").inc()
         log.exception("cannot process %s[%d]@%d", message.topic, message.partition, message.offset)
         error = {
@@ -157,19 +154,22 @@ def create_app(settings: Settings) -> Pipeline:
         record = deadletter_record(dead, source, int(message.timestamp * 1000))
         output.send(process.deadletter, encode_key("process"), record)
 
-    @app.agent(sources, concurrency=1)
-    async def bodies(stream: Any) -> None:
-        """One pass per body (process.py); a body that fails is dead-lettered, and the next one goes on."""
-        output.start()
-        await refs.ready.wait()  # no event is enriched against half-read reference data
-        body = process.body
-        async for event in stream.events():
-            m = event.message
-            try:
-                body(m.topic, m.partition, m.offset, m.key, m.value, m.headers)
-            except Exception as exc:
-                await processing_error(m, exc)
-            aggs.rssi.close(time.time())
+    body = process.body
+
+    def on_body(m: Any) -> None:
+        """One pass per body (process.py), as the consumer hands it over (pipeline/faust/direct.py); a body
+        that fails is dead-lettered, and the next one goes on."""
+        try:
+            body(m.topic, m.partition, m.offset, m.key, m.value, m.headers)
+        except Exception as exc:
+            processing_error(m, exc)
+        aggs.rssi.close(time.time())
+
+    # No body is processed before the output runs and the reference data is read (no event is enriched
+    # against half-read reference data).
+    faust_internals.direct.subscribe(
+        app, process.source_topics, on_body, lambda: output.started and refs.ready.is_set(), refs.ready.wait
+    )
 
     last_commit = [0.0]
 

@@ -1,6 +1,7 @@
 """Every use of faust-streaming's internals, in one place, checked against the version they were read in.
 
 - `fixes`: two corrections to its consumer (seeks after a rebalance), installed by `apply`.
+- `direct`: the source topics' records processed as the consumer hands them over, without a stream.
 - `install_commit`: what Faust awaits before it commits offsets (its producer's flush, which it also runs
   on a rebalance and at shutdown) becomes the worker's commit: outputs, then state, then dedupe marks.
 - `store_of`: a table's memory store, the dict Faust recovers a changelog into, read and written directly.
@@ -16,7 +17,9 @@ from typing import Any
 
 import faust
 
-from pipeline.faust import fixes
+from pipeline.faust import direct, fixes
+
+__all__ = ["apply", "direct", "install_commit", "on_recovered", "owned_partitions", "store_of"]
 
 log = logging.getLogger(__name__)
 

@@ -9,6 +9,7 @@ import pytest
 from faust.types import TP
 
 import pipeline.faust as faust_internals
+from pipeline.faust import direct
 from pipeline.faust import fixes as faustfix
 
 
@@ -153,3 +154,63 @@ async def test_the_commit_runs_before_fausts_own_flush_one_at_a_time():
     faust_internals.install_commit(app, commit)
     await asyncio.gather(app.producer.flush(), app.producer.flush())  # a commit and a rebalance's flush
     assert order == ["start", "end", "faust", "start", "end", "faust"]
+
+
+class FakeMessage:
+    def __init__(self, offset, generation_id=1):
+        self.offset, self.generation_id, self.acked_by = offset, generation_id, None
+
+    def ack(self, consumer):
+        self.acked_by = consumer
+
+
+def handoff_app(generation=1, flowing=True):
+    flow = SimpleNamespace(is_active=lambda: flowing)
+    return SimpleNamespace(consumer_generation_id=generation, flow_control=flow, consumer="consumer")
+
+
+async def test_the_handoff_processes_a_record_and_then_acks_it():
+    handled = []
+    ready = asyncio.Event()
+    ready.set()
+    handoff = direct.Handoff(handoff_app(), lambda m: handled.append(m.offset), ready.is_set, ready.wait)
+    message = FakeMessage(7)
+    assert not handoff.full()
+    # As the Cython conductor calls it: by keyword.
+    handoff.put_nowait_enhanced(value=message, on_pressure_high=None, on_pressure_drop=None)
+    assert handled == [7] and message.acked_by == "consumer"
+
+
+async def test_before_ready_the_conductor_waits_and_nothing_is_lost():
+    handled = []
+    ready = asyncio.Event()
+    handoff = direct.Handoff(handoff_app(), lambda m: handled.append(m.offset), ready.is_set, ready.wait)
+    assert handoff.full()  # the conductor awaits the topic's put instead
+    waiting = asyncio.ensure_future(handoff.put(FakeMessage(1)))
+    await asyncio.sleep(0.01)
+    assert handled == [] and not waiting.done()
+    ready.set()
+    await waiting
+    assert handled == [1]
+
+
+async def test_a_record_of_an_earlier_generation_is_neither_processed_nor_acked():
+    handled = []
+    handoff = direct.Handoff(handoff_app(generation=3), handled.append, lambda: True, asyncio.sleep)
+    stale = FakeMessage(5, generation_id=2)
+    handoff.put_nowait_enhanced(value=stale)
+    assert handled == [] and stale.acked_by is None  # read again after the seek to the committed offsets
+    paused = direct.Handoff(handoff_app(flowing=False), handled.append, lambda: True, asyncio.sleep)
+    paused.put_nowait_enhanced(value=FakeMessage(6))
+    assert handled == []
+
+
+def test_the_direct_topic_is_subscribed_and_hands_records_over_undecoded(tmp_path):
+    from mistpipe.settings import Settings
+    from pipeline.app import create_app
+
+    app = create_app(Settings(state_dir=tmp_path, kafka_bootstrap="127.0.0.1:1")).app
+    topic = next(t for t in app.topics if isinstance(t, direct.DirectTopic))
+    message = FakeMessage(1)
+    assert asyncio.run(topic.decode(message, propagate=True)) is message
+    assert isinstance(topic.queue, direct.Handoff)
