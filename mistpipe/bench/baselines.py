@@ -231,12 +231,15 @@ async def consume_produce(bootstrap: str, topics: list[str], sink: str) -> dict:
 def faust_loop(bootstrap: str, topics: list[str], sink: str, events: int) -> None:
     """The bare loop's work in a Faust agent; prints its JSON line once `events` records are acked."""
     import os
+    import tempfile
     import uuid
 
     import faust
 
+    name = f"mistpipe-bench-faust-{uuid.uuid4().hex[:8]}"
     app = faust.App(
-        f"mistpipe-bench-faust-{uuid.uuid4().hex[:8]}",
+        name,
+        datadir=tempfile.mkdtemp(prefix=f"{name}-"),  # not in the working directory
         broker=[f"kafka://{host}" for host in bootstrap.split(",")],
         store="memory://",
         web_enabled=False,
