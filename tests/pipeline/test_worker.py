@@ -205,3 +205,36 @@ async def test_dedupe_state_expires_after_the_horizon(deployment, worker_factory
     await produce(deployment, ping)  # past the horizon: a new delivery, published again
     records = await read_topics(deployment.bootstrap, [deployment.topic("ping.enriched")], until=2)
     assert len(records) == 2
+
+
+async def test_a_body_of_30000_location_events_is_taken_and_every_event_enriched(
+    deployment, worker_factory, ingest_factory
+):
+    """Mist documents no largest batch: a signed body within MISTPIPE_MAX_BODY_BYTES goes through whole,
+    whatever its number of events."""
+    sample = orjson.loads(SAMPLES["location"])["events"][0]
+    # As a real delivery spells a Wi-Fi client's location (mist-plugin's capture in tests/corpus).
+    events = [
+        {
+            "mac": f"{i:012x}",
+            "map_id": sample["map_id"],
+            "rssi": -70,
+            "site_id": sample["site_id"],
+            "timestamp": 1749106800 + i,
+            "type": "wifi",
+            "x": i % 50 + 0.5,
+            "y": i % 40 + 0.25,
+        }
+        for i in range(30_000)
+    ]
+    body = orjson.dumps({"topic": "location", "events": events})
+    assert len(body) < 10 * 1024 * 1024  # the default limit
+    worker_factory(deployment)
+    ingest = ingest_factory(deployment)
+    assert await post_bodies(ingest.url, deployment.secret, [body]) == [200]
+
+    name = deployment.topic("location.enriched")
+    records = await read_topics(deployment.bootstrap, [name], until=30_000, timeout=240)
+    indexes = sorted(orjson.loads(r.value)["mist"]["source"]["index"] for r in records)
+    assert indexes == list(range(30_000))
+    assert {decode_key(r.key) for r in records} == {e["mac"] for e in events}
