@@ -14,7 +14,10 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from mistpipe.bench.common import http_json  # noqa: F401  (the tests' HTTP helper)
+from mistpipe.bench.common import (
+    http_json,  # noqa: F401  (the tests' HTTP helper)
+    produce_raw,
+)
 from mistpipe.deployment import Deployment
 
 REPO = Path(__file__).resolve().parents[1]
@@ -145,25 +148,9 @@ async def read_topics(
 
 
 async def produce_bodies(deployment: Deployment, bodies: list[tuple[str, bytes, str | None]]) -> None:
-    """Write raw bodies as the ingest does: to mist.<topic>, verbatim, keyed by site or org, with headers."""
-    from aiokafka import AIOKafkaProducer
-
-    from topics import headers
-    from topics.serde import encode_key
-
-    producer = AIOKafkaProducer(bootstrap_servers=deployment.bootstrap, acks="all")
-    await producer.start()
-    try:
-        for mist_topic, body, key in bodies:
-            now_ms = str(int(time.time() * 1000)).encode()
-            await producer.send_and_wait(
-                deployment.topic(mist_topic),
-                body,
-                key=encode_key(key),
-                headers=[(headers.MIST_TOPIC, mist_topic.encode()), (headers.RECEIVED_AT_MS, now_ms)],
-            )
-    finally:
-        await producer.stop()
+    """Write raw bodies as the ingest does: to mist.<topic>, verbatim, keyed by site or org, with headers;
+    one at a time, each acknowledged before the next."""
+    await produce_raw(deployment.bootstrap, deployment.prefix, bodies)
 
 
 def run_async(coro: object) -> object:

@@ -22,7 +22,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import click
@@ -108,6 +108,40 @@ def deployment(
         with contextlib.suppress(Exception):
             asyncio.run(delete_topics(bootstrap, d.prefix, f"{d.app_id}-"))
         shutil.rmtree(state, ignore_errors=True)
+
+
+async def produce_raw(
+    bootstrap: str,
+    prefix: str,
+    bodies: Iterable[tuple[str, bytes, str | None]],
+    *,
+    chunk: int = 1,
+    pause_s: float = 0.0,
+) -> None:
+    """Raw bodies (mist topic, body, key) into mist.<topic> as the ingest writes them: verbatim, keyed by
+    their site or org (as JSON), with the ingest's headers; `chunk` at a time, each chunk acknowledged
+    before the next, `pause_s` after each."""
+    from aiokafka import AIOKafkaProducer
+
+    from topics import headers
+    from topics.serde import encode_key
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        pending = []
+        for mist_topic, body, key in bodies:
+            now_ms = str(int(time.time() * 1000)).encode()
+            hs = [(headers.MIST_TOPIC, mist_topic.encode()), (headers.RECEIVED_AT_MS, now_ms)]
+            pending.append(await producer.send(prefix + mist_topic, body, key=encode_key(key), headers=hs))
+            if len(pending) >= chunk:
+                await asyncio.gather(*pending)
+                pending = []
+                if pause_s:
+                    await asyncio.sleep(pause_s)
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
 
 
 async def load_reference(d: Deployment, objects: dict[str, list[dict]]) -> None:

@@ -27,7 +27,17 @@ from pathlib import Path
 
 import orjson
 
-from mistpipe.bench.common import REPO, Service, deployment, free_port, kafka, load_reference, say, workdir
+from mistpipe.bench.common import (
+    REPO,
+    Service,
+    deployment,
+    free_port,
+    kafka,
+    load_reference,
+    produce_raw,
+    say,
+    workdir,
+)
 from mistpipe.bench.faultload import differences, sites_on_partitions, wait_for_answers, workload
 
 KINDS = ("first-commit", "commit", "rebalance", "random")
@@ -43,27 +53,9 @@ def _reference() -> dict[str, list[dict]]:
 async def _write(bootstrap: str, prefix: str, bodies: list[tuple[str, bytes]], seconds: float) -> None:
     """The bodies into their raw topics as the ingest writes them (keyed by their site), spread over
     `seconds`."""
-    from aiokafka import AIOKafkaProducer
-
-    from topics import headers
-    from topics.serde import encode_key
-
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    await producer.start()
-    try:
-        chunk = 20
-        pause = seconds / max(1, len(bodies) / chunk)
-        for i in range(0, len(bodies), chunk):
-            sent = []
-            for topic, body in bodies[i : i + chunk]:
-                now_ms = str(int(time.time() * 1000)).encode()
-                site = orjson.loads(body)["events"][0]["site_id"]
-                hs = [(headers.MIST_TOPIC, topic.encode()), (headers.RECEIVED_AT_MS, now_ms)]
-                sent.append(await producer.send(prefix + topic, body, key=encode_key(site), headers=hs))
-            await asyncio.gather(*sent)
-            await asyncio.sleep(pause)
-    finally:
-        await producer.stop()
+    chunk = 20
+    keyed = [(topic, body, orjson.loads(body)["events"][0]["site_id"]) for topic, body in bodies]
+    await produce_raw(bootstrap, prefix, keyed, chunk=chunk, pause_s=seconds / max(1, len(bodies) / chunk))
 
 
 async def _enriched_events(bootstrap: str, topics: list[str], want: int) -> set[tuple]:
