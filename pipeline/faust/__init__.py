@@ -1,7 +1,8 @@
 """Every use of faust-streaming's internals, in one place, checked against the version they were read in.
 
 - `fixes`: two corrections to its consumer (seeks after a rebalance), installed by `apply`.
-- `direct`: the source topics' records processed as the consumer hands them over, without a stream.
+- `direct`: the source topics' records processed as the consumer hands them over, without a stream, and
+  without a race of tasks per record in the fetch loop (`direct.apply`).
 - `install_commit`: what Faust awaits before it commits offsets (its producer's flush, which it also runs
   on a rebalance and at shutdown) becomes the worker's commit: outputs, then state, then dedupe marks.
 - `store_of`: a table's memory store, the dict Faust recovers a changelog into, read and written directly.
@@ -34,6 +35,7 @@ def apply() -> None:
             f"{faust.__version__}: read its corrections again before running on it"
         )
     fixes.apply()
+    direct.apply()
 
 
 def store_of(table: Any) -> dict[str, Any]:

@@ -214,3 +214,71 @@ def test_the_direct_topic_is_subscribed_and_hands_records_over_undecoded(tmp_pat
     message = FakeMessage(1)
     assert asyncio.run(topic.decode(message, propagate=True)) is message
     assert isinstance(topic.queue, direct.Handoff)
+
+
+class DrainApp:
+    def __init__(self, flowing=True, buffered=0):
+        self.flow_control = SimpleNamespace(is_active=lambda: flowing)
+        self.producer = SimpleNamespace(buffer=SimpleNamespace(size=buffered, max_messages=100))
+        self.topics = SimpleNamespace(acks_enabled_for=lambda topic: True)
+        self.should_stop = False
+
+
+class DrainConsumer:
+    """What Faust's fetch loop reads of its consumer; the records of `fetched`, one fetch."""
+
+    consumer_stopped_errors = ()
+
+    def __init__(self, app, fetched, fetcher):
+        self.app, self.transport, self.fetched, self.fetcher = app, SimpleNamespace(app=app), fetched, fetcher
+        self._stopped, self.suspend_flow = asyncio.Event(), asyncio.Event()
+        self._read_offset = {tp: None for tp, _ in fetched}
+        self.diag = SimpleNamespace(set_flag=lambda flag: None, unset_flag=lambda flag: None)
+        self._commit_every, self.should_stop, self.log = None, False, SimpleNamespace(info=print)
+        self.delivered: list[tuple[int, bool]] = []  # (offset, in the fetch loop's own task)
+        self.raced = 0
+
+    async def callback(self, message):
+        self.delivered.append((message.offset, asyncio.current_task() is self.loop_task))
+
+    async def getmany(self, timeout):
+        for tp, message in self.fetched:
+            yield tp, message
+        self.fetcher._stopped.set()
+
+    async def sleep(self, seconds):
+        await asyncio.sleep(seconds)
+
+    async def wait_first(self, *coros):
+        self.raced += 1
+        await asyncio.ensure_future(coros[0])
+        for coro in coros[1:]:
+            coro.close()
+
+
+async def drained(app, fetched, direct_topics=("mist.location",), ready=True):
+    fetcher = SimpleNamespace(_stopped=asyncio.Event())
+    consumer = DrainConsumer(app, fetched, fetcher)
+    direct._DIRECT[app] = SimpleNamespace(topics=direct_topics, _handoff=SimpleNamespace(ready=lambda: ready))
+    consumer.loop_task = asyncio.ensure_future(direct.drain(consumer, fetcher))
+    await consumer.loop_task
+    return consumer
+
+
+async def test_the_fetch_loop_delivers_a_direct_record_in_its_own_task_and_races_the_others():
+    location, changelog = TP("mist.location", 0), TP("worker-locations-changelog", 0)
+    fetched = [(location, SimpleNamespace(offset=4, topic=location.topic))]
+    fetched.append((changelog, SimpleNamespace(offset=9, topic=changelog.topic)))
+    consumer = await drained(DrainApp(), fetched)
+    # The direct record without a task of its own; the changelog's as Faust does, raced with a rebalance.
+    assert consumer.delivered == [(4, True), (9, False)] and consumer.raced == 1
+    assert consumer._read_offset == {location: 4, changelog: 9}
+
+
+@pytest.mark.parametrize(
+    "app, ready", [(DrainApp(flowing=False), True), (DrainApp(buffered=101), True), (DrainApp(), False)]
+)
+async def test_a_direct_record_whose_delivery_may_wait_is_raced_with_a_rebalance(app, ready):
+    location = TP("mist.location", 0)
+    consumer = await drained(app, [(location, SimpleNamespace(offset=4, topic=location.topic))], ready=ready)
+    assert consumer.delivered == [(4, False)] and consumer.raced == 1
