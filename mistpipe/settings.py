@@ -61,6 +61,18 @@ class Settings(BaseSettings):
         gt=0,
         description="How often a worker commits its offsets: what a crashed worker's successor reads again",
     )
+    fetch_max_wait_ms: int = Field(
+        100,
+        ge=0,
+        description="How long the broker may hold a worker's fetch for new records: the longest a partition "
+        "with new records can wait behind a fetch of idle ones (one fetch per broker is in flight)",
+    )
+    fetch_min_bytes: int = Field(
+        32768,
+        ge=1,
+        description="How many bytes of new records a worker's fetch waits for (at most the fetch wait): "
+        "fewer fetches, each of every source partition, at the price of that wait",
+    )
 
     @field_validator("webhook_secrets", mode="before")
     @classmethod

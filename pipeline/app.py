@@ -108,6 +108,7 @@ def create_app(settings: Settings) -> Pipeline:
     """Build the worker's Faust app (it connects to Kafka only when run)."""
     faust_internals.apply()
     app = _app(settings)
+    faust_internals.fetching(app, settings.fetch_max_wait_ms, settings.fetch_min_bytes)
     prefix = settings.topic_prefix
     metrics = PipelineMetrics()
     output = Output(

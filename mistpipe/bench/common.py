@@ -299,6 +299,53 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def kafka_pids() -> list[int]:
+    """The Kafka brokers running on this machine (their JVMs' main class), whoever started them."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"kafka.Kafka" in cmdline:
+                found.append(int(entry.name))
+    return found
+
+
+def machine_busy_s() -> float:
+    """CPU seconds the whole machine spent busy so far (every core; /proc/stat, idle and iowait aside)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuShares:
+    """The CPU that each of some processes, and the machine as a whole, used between `start` and `stop`,
+    in cores: what bounds a run when the machine is full."""
+
+    def __init__(self, pids: dict[str, list[int]]) -> None:
+        self.pids = pids
+        self.shares: dict[str, float] = {}
+
+    def _now(self) -> dict[str, float]:
+        now = {name: sum(cpu_seconds(p) for p in pids) for name, pids in self.pids.items()}
+        now["machine"] = machine_busy_s()
+        return now
+
+    def start(self) -> None:
+        self._wall, self._start = time.monotonic(), self._now()
+
+    def stop(self) -> None:
+        wall = time.monotonic() - self._wall
+        end = self._now()
+        self.shares = {name: (end[name] - self._start[name]) / wall for name in end}
+
+    def describe(self) -> str:
+        parts = [f"{name} {share:.2f}" for name, share in self.shares.items() if name != "machine"]
+        whole = f"the whole machine {self.shares['machine']:.2f} of {os.cpu_count()}"
+        return f"CPU in cores: {', '.join(parts)}; {whole}"
+
+
 def machine() -> dict[str, str]:
     """What the figures were measured on."""
     model = ""

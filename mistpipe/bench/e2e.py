@@ -1,9 +1,10 @@
 """`mistpipe bench e2e`: a steady offered load through the ingest and a worker; the time from POST to the
 change being visible in the query API.
 
-The load (this process, asyncio + aiohttp, keep-alive connections): signed bodies of 10 events by the mix
-of the pipeline bench (50 % location, 40 % RSSI, 10 % zone), sent on a fixed schedule (open loop: a slow
-answer does not slow the offer), with current timestamps. Sampling: about 4 bodies a second are probes, a
+The load: signed bodies of 10 events by the mix of the pipeline bench (50 % location, 40 % RSSI, 10 %
+zone), sent by wrk (C, keep-alive connections; the bodies made beforehand, each with its send time as its
+event times, none alike) on a fixed schedule (open loop: a slow answer does not slow the offer).
+Sampling: 4 bodies a second, sent by this process (asyncio + aiohttp), are probes, a
 location body whose first event is an entity never seen before; from just before its POST, the probe
 polls `GET /v1/locations/{mac}` until it answers 200: that is the latency. It polls every 25 ms, then (once
 it waited over 0.5 s) at 5 % of the time waited, so that the resolution is 25 ms or 5 %, and a worker
@@ -16,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
+import os
 import time
 from pathlib import Path
 
@@ -25,10 +28,12 @@ import orjson
 from ingest.server import WEBHOOK_PATH
 from ingest.signature import sign
 from mistpipe.bench.common import (
+    CpuShares,
     Service,
     deployment,
     free_port,
     kafka,
+    kafka_pids,
     load_reference,
     peak_rss_mb,
     percentile,
@@ -37,33 +42,40 @@ from mistpipe.bench.common import (
     say,
     workdir,
 )
-from mistpipe.bench.loadgen import EVENTS_PER_BODY, MIX, Generator, World, _mac
+from mistpipe.bench.loadgen import EVENTS_PER_BODY, MIX, Generator, World, _mac, run_wrk, write_bodies
 
 PROBES_PER_S = 4.0
 POLL_S = 0.025
 GIVE_UP_S = 120.0
 
 
-async def drive(
-    gen: Generator, secret: str, url: str, web: str, rate: float, seconds: float, warmup: float
-) -> dict:
-    bodies_per_s = rate / EVENTS_PER_BODY
-    probe_every = max(1, round(bodies_per_s / PROBES_PER_S))
+def bulk_bodies(gen: Generator, bodies_per_s: float, seconds: float, start: float) -> list[bytes]:
+    """The bodies wrk sends, in order, one every 1/bodies_per_s s from `start` (epoch seconds): each body's
+    event times are its send time, and no two bodies alike (a repeat would be dropped as a duplicate)."""
+    rnd = gen.rnd
+    bodies = []
+    for k in range(math.ceil(bodies_per_s * seconds) + 1):
+        draw = rnd.random()
+        topic = "location" if draw < MIX[0][1] else "discovered-raw-rssi" if draw < 0.9 else "zone"
+        bodies.append(gen.body(topic, start + k / bodies_per_s).raw)
+    return bodies
+
+
+async def probe(gen: Generator, secret: str, url: str, web: str, seconds: float, warmup: float) -> dict:
+    """PROBES_PER_S location bodies a second (after the warm-up), each with an entity never seen before,
+    polled for in the query API until it answers."""
     latencies: list[float] = []
-    stats = {"sent": 0, "ok": 0, "failed": 0, "lost": 0, "late_s": 0.0, "measured_events": 0}
+    stats = {"ok": 0, "failed": 0, "lost": 0, "late_s": 0.0}
     tasks: set[asyncio.Task] = set()
     rnd = gen.rnd
     headers = {"Content-Type": "application/json", "User-Agent": "Mist-webhook"}
     timeout = aiohttp.ClientTimeout(total=30)
-    async with (
-        aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=512), timeout=timeout) as posts,
-        aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64), timeout=timeout) as gets,
-    ):
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64), timeout=timeout) as http:
 
-        async def send(raw: bytes, probe: str | None) -> None:
+        async def send(raw: bytes, mac: str) -> None:
             started = time.perf_counter()
             try:
-                async with posts.post(url, data=raw, headers={**headers, **sign(raw, secret)}) as response:
+                async with http.post(url, data=raw, headers={**headers, **sign(raw, secret)}) as response:
                     await response.read()
                     status = response.status
             except (aiohttp.ClientError, TimeoutError):
@@ -72,11 +84,9 @@ async def drive(
                 stats["failed"] += 1
                 return
             stats["ok"] += 1
-            if probe is None:
-                return
             while time.perf_counter() - started < GIVE_UP_S:
                 with contextlib.suppress(aiohttp.ClientError, TimeoutError):
-                    async with gets.get(f"{web}/v1/locations/{probe}") as response:
+                    async with http.get(f"{web}/v1/locations/{mac}") as response:
                         await response.read()
                         if response.status == 200:
                             latencies.append(time.perf_counter() - started)
@@ -86,43 +96,47 @@ async def drive(
                 await asyncio.sleep(max(POLL_S, 0.05 * (time.perf_counter() - started)))
             stats["lost"] += 1
 
+        await asyncio.sleep(warmup)
         start = time.perf_counter()
-        measured_from = start + warmup
-        end = measured_from + seconds
-        k = 0
-        while True:
-            due = start + k / bodies_per_s
-            if due >= end:
-                break
+        for k in range(int(seconds * PROBES_PER_S)):
+            due = start + k / PROBES_PER_S
             now = time.perf_counter()
             if due > now:
                 await asyncio.sleep(due - now)
             else:
                 stats["late_s"] = max(stats["late_s"], now - due)
-            measured = due >= measured_from
-            probe = None
-            draw = rnd.random()
-            if measured and k % probe_every == 0:
-                topic, probe = "location", _mac(rnd)
-            else:
-                topic = "location" if draw < MIX[0][1] else "discovered-raw-rssi" if draw < 0.9 else "zone"
-            if probe is None:
-                raw = gen.body(topic, time.time()).raw
-            else:
-                m = rnd.choice(gen.world.maps)
-                events = [gen.location_event(m, time.time(), probe)]
-                events += [gen.location_event(m, time.time()) for _ in range(EVENTS_PER_BODY - 1)]
-                raw = orjson.dumps({"topic": "location", "events": events})
-            task = asyncio.create_task(send(raw, probe))
+            mac = _mac(rnd)
+            m = rnd.choice(gen.world.maps)
+            events = [gen.location_event(m, time.time(), mac)]
+            events += [gen.location_event(m, time.time()) for _ in range(EVENTS_PER_BODY - 1)]
+            task = asyncio.create_task(send(orjson.dumps({"topic": "location", "events": events}), mac))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
-            stats["sent"] += 1
-            if measured:
-                stats["measured_events"] += EVENTS_PER_BODY
-            k += 1
         if tasks:
             await asyncio.gather(*tasks)
     stats["latencies"] = latencies
+    return stats
+
+
+async def drive(
+    gen: Generator, secret: str, url: str, web: str, rate: float, seconds: float, warmup: float, work: Path
+) -> dict:
+    """wrk offers the load but for the probes (C: a Python client of 500 bodies/s took a third of a core
+    of the two that the worker shares), on a schedule; this process sends and polls the probes."""
+    bodies_per_s = rate / EVENTS_PER_BODY - PROBES_PER_S
+    duration = round(warmup + seconds)
+    bodies = bulk_bodies(gen, bodies_per_s, duration, time.time() + 1.0)
+    path = write_bodies(work / "e2e-bodies.txt", bodies, secret)
+    load = asyncio.create_task(
+        asyncio.to_thread(run_wrk, url, path, duration, connections=16, rate=bodies_per_s, workdir=work)
+    )
+    stats = await probe(gen, secret, url, web, seconds, warmup)
+    wrk = await load
+    stats["bulk"] = wrk
+    stats["scheduled"] = round(bodies_per_s * wrk.seconds)
+    stats["ok"] += wrk.ok
+    stats["failed"] += wrk.errors
+    stats["events_per_s"] = (wrk.requests / wrk.seconds + PROBES_PER_S) * EVENTS_PER_BODY
     return stats
 
 
@@ -170,18 +184,31 @@ def run(
                 profiled(worker.pid, profile / "e2e-worker.raw" if profile else None),
                 profiled(ingest.pid, profile / "e2e-ingest.raw" if profile else None),
             ):
-                stats = asyncio.run(drive(gen, d.secret, url, web, rate, seconds, warmup))
+                cpu = CpuShares(
+                    {
+                        "worker": [worker.pid],
+                        "ingest": [ingest.pid],
+                        "load": [os.getpid()],
+                        "Kafka": kafka_pids(),
+                    }
+                )
+                cpu.start()
+                stats = asyncio.run(drive(gen, d.secret, url, web, rate, seconds, warmup, work))
+                cpu.stop()
             rss = peak_rss_mb(worker.pid)
     # A probe never seen counts as the give-up time: a lower bound, never left out of the percentiles.
     latencies = [x * 1000 for x in stats["latencies"]] + [GIVE_UP_S * 1000] * stats["lost"]
     if not stats["ok"]:
         raise RuntimeError(f"the ingest accepted no body: {stats}")
-    offered = stats["measured_events"] / seconds
+    offered = stats["events_per_s"]
+    bulk = stats["bulk"]
     report += [
         f"offered: {offered:,.0f} events/s ({rate / EVENTS_PER_BODY:,.0f} bodies/s of {EVENTS_PER_BODY} "
         "events, "
-        f"50/40/10 % location/RSSI/zone) for {seconds:g}s after a {warmup:g}s warm-up; the generator was at "
-        f"most {stats['late_s'] * 1000:.0f} ms behind its schedule",
+        f"50/40/10 % location/RSSI/zone) for {seconds:g}s after a {warmup:g}s warm-up: wrk sent "
+        f"{bulk.requests:,} bodies of the {stats['scheduled']:,} its schedule had (answered p50 "
+        f"{bulk.p50_ms:.1f} ms, p99 {bulk.p99_ms:.1f} ms); the probes were at most "
+        f"{stats['late_s'] * 1000:.0f} ms behind theirs",
         f"answers: {stats['ok']} x 200, {stats['failed']} not 200",
         f"probes: {len(stats['latencies'])} visible, {stats['lost']} not within {GIVE_UP_S:g}s; "
         f"POST -> visible in GET /v1/locations: p50 {percentile(latencies, 50):.0f} ms, "
@@ -189,6 +216,7 @@ def run(
         f"p99 {percentile(latencies, 99):.0f} ms, max {max(latencies):.0f} ms"
         + (" (lower bounds: probes gave up)" if stats["lost"] else ""),
         f"worker peak RSS {rss:.0f} MB",
+        f"{cpu.describe()} (warm-up included)",
     ]
     return {
         "offered_events_per_s": round(offered, 1),

@@ -1,6 +1,6 @@
 """Every use of faust-streaming's internals, in one place, checked against the version they were read in.
 
-- `fixes`: two corrections to its consumer (seeks after a rebalance), installed by `apply`.
+- `fixes`: corrections to its consumer (seeks after a rebalance, the fetch wait), installed by `apply`.
 - `direct`: the source topics' records processed as the consumer hands them over, without a stream, and
   without a race of tasks per record in the fetch loop (`direct.apply`).
 - `install_commit`: what Faust awaits before it commits offsets (its producer's flush, which it also runs
@@ -20,7 +20,9 @@ import faust
 
 from pipeline.faust import direct, fixes
 
-__all__ = ["apply", "direct", "install_commit", "on_recovered", "owned_partitions", "store_of"]
+__all__ = ["apply", "direct", "fetching", "install_commit", "on_recovered", "owned_partitions", "store_of"]
+
+fetching = fixes.fetching
 
 log = logging.getLogger(__name__)
 

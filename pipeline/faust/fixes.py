@@ -13,15 +13,25 @@
    to an offset above 0): it stays where the early fetching got to, and the records before are never
    processed. `_seek_to_committed` seeks those partitions to their start, as
    `consumer_auto_offset_reset="earliest"` says (changelogs excepted: the recovery reads those).
+3. Faust makes its consumer with `fetch_max_wait_ms=1500`, a constant. aiokafka keeps one fetch per broker
+   in flight and leaves out of it the partitions whose records are not consumed yet: a fetch sent while
+   every partition with new records still had some buffered asks only for idle ones, and the broker holds
+   it 1.5 s, during which no partition of that broker is fetched. Measured under a steady 5,000 events/s
+   (bench e2e): gaps of 1.0-1.3 s without a record, and a standing lag of 2 s and more that a worker with
+   idle CPU never worked off. `fetching` sets the worker consumer's wait (MISTPIPE_FETCH_MAX_WAIT_MS), and
+   the bytes a fetch waits for (MISTPIPE_FETCH_MIN_BYTES; aiokafka's default: 1, so that at a moderate
+   rate each body came in a fetch of its own, every source partition encoded and decoded in Python).
 """
 
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, MutableMapping
 from typing import Any
 
 from faust.transport.consumer import Consumer, ThreadDelegateConsumer
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
 log = logging.getLogger(__name__)
 
@@ -162,8 +172,27 @@ def never_committed(offsets: Mapping[Any, int | None], skip: Iterable[str]) -> l
     return [tp for tp, at in offsets.items() if tp.topic not in skipped and (at is None or at <= 0)]
 
 
+_FETCHING: weakref.WeakKeyDictionary[Any, tuple[int, int]] = weakref.WeakKeyDictionary()
+_faust_create_worker_consumer = AIOKafkaConsumerThread._create_worker_consumer
+
+
+def fetching(app: Any, max_wait_ms: int, min_bytes: int) -> None:
+    """How long the broker holds a fetch of `app`'s worker consumer (Faust's own: 1500 ms), and for how many
+    bytes of new records."""
+    _FETCHING[app] = (max_wait_ms, min_bytes)
+
+
+def _create_worker_consumer(self: AIOKafkaConsumerThread, transport: Any) -> Any:
+    consumer = _faust_create_worker_consumer(self, transport)
+    if self.app in _FETCHING:
+        # Read when the consumer starts and makes its Fetcher.
+        consumer._fetch_max_wait_ms, consumer._fetch_min_bytes = _FETCHING[self.app]
+    return consumer
+
+
 def apply() -> None:
-    """Install both corrections (idempotent)."""
+    """Install the corrections (idempotent)."""
+    AIOKafkaConsumerThread._create_worker_consumer = _create_worker_consumer  # type: ignore[method-assign]
     # Source partitions are processed contiguously from where they were sought.
     Consumer.getmany = _getmany  # type: ignore[method-assign]
     Consumer.seek = _seek  # type: ignore[method-assign]

@@ -282,3 +282,17 @@ async def test_a_direct_record_whose_delivery_may_wait_is_raced_with_a_rebalance
     location = TP("mist.location", 0)
     consumer = await drained(app, [(location, SimpleNamespace(offset=4, topic=location.topic))], ready=ready)
     assert consumer.delivered == [(4, False)] and consumer.raced == 1
+
+
+async def test_the_worker_consumer_fetches_with_the_configured_wait_and_bytes_not_fausts_constants(tmp_path):
+    from mistpipe.settings import Settings
+    from pipeline.app import create_app
+
+    app = create_app(
+        Settings(state_dir=tmp_path, kafka_bootstrap="127.0.0.1:1", fetch_max_wait_ms=70, fetch_min_bytes=9)
+    ).app
+    consumer = app.consumer._thread._create_worker_consumer(app.transport)
+    try:
+        assert (consumer._fetch_max_wait_ms, consumer._fetch_min_bytes) == (70, 9)  # Faust's: 1500, 1
+    finally:
+        await consumer.stop()
