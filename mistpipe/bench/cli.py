@@ -172,10 +172,17 @@ def bench_pipeline(
     "--rate", type=click.FloatRange(min=10), default=2000, show_default=True, help="Events offered per second"
 )
 @click.option("--seconds", type=click.FloatRange(min=1), default=30, show_default=True, help="Duration")
+@click.option(
+    "--warmup",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Seconds of the load before the probes  [default: 30 on a broker of its own, 3 with --bootstrap]",
+)
 @_common
 def bench_e2e(
     rate: float,
     seconds: float,
+    warmup: float | None,
     bootstrap: str | None,
     partitions: int,
     as_json: bool,
@@ -190,6 +197,7 @@ def bench_e2e(
     figures = _guarded(e2e.run)(
         rate=rate,
         seconds=seconds,
+        warmup=warmup,
         partitions=partitions,
         bootstrap=bootstrap,
         state_dir=load().state_dir,

@@ -47,6 +47,12 @@ from mistpipe.bench.loadgen import EVENTS_PER_BODY, MIX, Generator, World, _mac,
 PROBES_PER_S = 4.0
 POLL_S = 0.025
 GIVE_UP_S = 120.0
+# A broker of our own is fresh: its JVM compiles the produce and fetch paths in the first minute of load,
+# and took 0.83 of a core at 2,000 and at 5,000 events/s in runs with a 3 s warm-up (one running for an
+# hour: 0.39-0.47), while a bare producer's 10 s beforehand did not warm the fetch path. The offered load
+# itself warms everything: 30 s of it before the probes, on a broker of our own; 3 s on a given one.
+WARMUP_OWN_BROKER_S = 30.0
+WARMUP_GIVEN_BROKER_S = 3.0
 
 
 def bulk_bodies(gen: Generator, bodies_per_s: float, seconds: float, start: float) -> list[bytes]:
@@ -150,6 +156,7 @@ def run(
     report: list[str],
     profile: Path | None = None,
     extra_env: dict[str, str] | None = None,
+    warmup: float | None = None,
 ) -> dict:
     world = World()
     gen = Generator(world)
@@ -178,7 +185,8 @@ def run(
         )
         say("starting the worker and the ingest")
         with running(worker), running(ingest):
-            warmup = min(3.0, max(1.0, seconds / 5))
+            if warmup is None:
+                warmup = WARMUP_GIVEN_BROKER_S if bootstrap else WARMUP_OWN_BROKER_S
             say(f"offering {rate:,.0f} events/s for {warmup:g}s (warm-up) + {seconds:g}s")
             with (
                 profiled(worker.pid, profile / "e2e-worker.raw" if profile else None),

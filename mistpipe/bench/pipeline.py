@@ -185,6 +185,15 @@ async def watch(d: Deployment, workers: list[Service], events: int, timeout: flo
     idle_cpu = 0.0
     before = 0.0  # wall clock of the previous poll
     found: dict[str, float] = {}
+
+    async def poll(session: aiohttp.ClientSession) -> dict[str, float]:
+        found: dict[str, float] = {}
+        for worker in workers:
+            async with session.get(f"{worker.web}/metrics") as response:
+                for name, value in counters((await response.read()).decode()).items():
+                    found[name] = found.get(name, 0.0) + value
+        return found
+
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
         while True:
             if time.monotonic() > deadline:
@@ -196,11 +205,7 @@ async def watch(d: Deployment, workers: list[Service], events: int, timeout: flo
                     raise RuntimeError(f"a worker exited with {worker.proc.returncode}:\n{worker.tail()}")
             now = time.time()
             try:
-                found = {}
-                for worker in workers:
-                    async with session.get(f"{worker.web}/metrics") as response:
-                        for name, value in counters((await response.read()).decode()).items():
-                            found[name] = found.get(name, 0.0) + value
+                found = await poll(session)
             except (aiohttp.ClientError, TimeoutError):
                 await asyncio.sleep(0.05)
                 continue
@@ -218,6 +223,11 @@ async def watch(d: Deployment, workers: list[Service], events: int, timeout: flo
                 f"the workers did not finish aggregating in {timeout:.0f}s\n{workers[0].tail()}"
             )
         await asyncio.sleep(0.5)
+    # The counters once everything is committed: with several workers, a rebalance makes a worker read
+    # again what another processed since its last commit (dropped as duplicates, or skipped whole), so the
+    # sum above can reach the events before the last of them is out.
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+        found = await poll(session)
     rss = max(peak_rss_mb(w.pid) for w in workers)
     cpu = sum(cpu_seconds(w.pid) for w in workers) - idle_cpu
     end = max(enriched_after, await last_write_ms(d) / 1000)
