@@ -290,13 +290,15 @@ def peak_rss_mb(pid: int) -> float:
     return total_kb / 1024
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process used so far (all its threads)."""
+def cpu_seconds(pid: int, children: bool = False) -> float:
+    """User + system CPU time a process used so far (all its threads); with `children`, that of its children
+    that ended and were waited for as well."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = fields[11:15] if children else fields[11:13]  # utime, stime, then cutime, cstime
+    return sum(map(int, ticks)) / os.sysconf("SC_CLK_TCK")
 
 
 def kafka_pids() -> list[int]:
@@ -323,12 +325,17 @@ class CpuShares:
     """The CPU that each of some processes, and the machine as a whole, used between `start` and `stop`,
     in cores: what bounds a run when the machine is full."""
 
-    def __init__(self, pids: dict[str, list[int]]) -> None:
+    def __init__(self, pids: dict[str, list[int]], with_children: Iterable[str] = ()) -> None:
+        """`with_children`: the names whose processes' children count too, once ended (a wrk run)."""
         self.pids = pids
+        self.with_children = frozenset(with_children)
         self.shares: dict[str, float] = {}
 
     def _now(self) -> dict[str, float]:
-        now = {name: sum(cpu_seconds(p) for p in pids) for name, pids in self.pids.items()}
+        now = {
+            name: sum(cpu_seconds(p, name in self.with_children) for p in pids)
+            for name, pids in self.pids.items()
+        }
         now["machine"] = machine_busy_s()
         return now
 

@@ -2,8 +2,9 @@
 change being visible in the query API.
 
 The load: signed bodies of 10 events by the mix of the pipeline bench (50 % location, 40 % RSSI, 10 %
-zone), sent by wrk (C, keep-alive connections; the bodies made beforehand, each with its send time as its
-event times, none alike) on a fixed schedule (open loop: a slow answer does not slow the offer).
+zone), sent by wrk (C, keep-alive connections; the bodies made beforehand, none alike, their event times
+their planned send times, behind the real ones by the seconds it took to make them) on a fixed schedule
+(open loop: a slow answer does not slow the offer).
 Sampling: 4 bodies a second, sent by this process (asyncio + aiohttp), are probes, a
 location body whose first event is an entity never seen before; from just before its POST, the probe
 polls `GET /v1/locations/{mac}` until it answers 200: that is the latency. It polls every 25 ms, then (once
@@ -57,7 +58,8 @@ WARMUP_GIVEN_BROKER_S = 3.0
 
 def bulk_bodies(gen: Generator, bodies_per_s: float, seconds: float, start: float) -> list[bytes]:
     """The bodies wrk sends, in order, one every 1/bodies_per_s s from `start` (epoch seconds): each body's
-    event times are its send time, and no two bodies alike (a repeat would be dropped as a duplicate)."""
+    event times are its planned send time, and no two bodies alike (a repeat would be dropped as a
+    duplicate)."""
     rnd = gen.rnd
     bodies = []
     for k in range(math.ceil(bodies_per_s * seconds) + 1):
@@ -125,14 +127,24 @@ async def probe(gen: Generator, secret: str, url: str, web: str, seconds: float,
 
 
 async def drive(
-    gen: Generator, secret: str, url: str, web: str, rate: float, seconds: float, warmup: float, work: Path
+    gen: Generator,
+    secret: str,
+    url: str,
+    web: str,
+    rate: float,
+    seconds: float,
+    warmup: float,
+    work: Path,
+    cpu: CpuShares,
 ) -> dict:
     """wrk offers the load but for the probes (C: a Python client of 500 bodies/s took a third of a core
-    of the two that the worker shares), on a schedule; this process sends and polls the probes."""
+    of the two that the worker shares), on a schedule; this process sends and polls the probes. `cpu` is
+    started once the bodies are made, as the load begins."""
     bodies_per_s = rate / EVENTS_PER_BODY - PROBES_PER_S
     duration = round(warmup + seconds)
     bodies = bulk_bodies(gen, bodies_per_s, duration, time.time() + 1.0)
     path = write_bodies(work / "e2e-bodies.txt", bodies, secret)
+    cpu.start()
     load = asyncio.create_task(
         asyncio.to_thread(run_wrk, url, path, duration, connections=16, rate=bodies_per_s, workdir=work)
     )
@@ -192,16 +204,10 @@ def run(
                 profiled(worker.pid, profile / "e2e-worker.raw" if profile else None),
                 profiled(ingest.pid, profile / "e2e-ingest.raw" if profile else None),
             ):
-                cpu = CpuShares(
-                    {
-                        "worker": [worker.pid],
-                        "ingest": [ingest.pid],
-                        "load": [os.getpid()],
-                        "Kafka": kafka_pids(),
-                    }
-                )
-                cpu.start()
-                stats = asyncio.run(drive(gen, d.secret, url, web, rate, seconds, warmup, work))
+                # The load: this process (the probes) and wrk, its child, counted once it ended.
+                pids = {"worker": [worker.pid], "ingest": [ingest.pid], "load": [os.getpid()]}
+                cpu = CpuShares({**pids, "Kafka": kafka_pids()}, with_children=["load"])
+                stats = asyncio.run(drive(gen, d.secret, url, web, rate, seconds, warmup, work, cpu))
                 cpu.stop()
             rss = peak_rss_mb(worker.pid)
     # A probe never seen counts as the give-up time: a lower bound, never left out of the percentiles.

@@ -187,12 +187,12 @@ async def watch(d: Deployment, workers: list[Service], events: int, timeout: flo
     found: dict[str, float] = {}
 
     async def poll(session: aiohttp.ClientSession) -> dict[str, float]:
-        found: dict[str, float] = {}
+        summed: dict[str, float] = {}
         for worker in workers:
             async with session.get(f"{worker.web}/metrics") as response:
                 for name, value in counters((await response.read()).decode()).items():
-                    found[name] = found.get(name, 0.0) + value
-        return found
+                    summed[name] = summed.get(name, 0.0) + value
+        return summed
 
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
         while True:

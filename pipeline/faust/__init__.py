@@ -19,10 +19,9 @@ from typing import Any
 import faust
 
 from pipeline.faust import direct, fixes
+from pipeline.faust.fixes import fetching
 
 __all__ = ["apply", "direct", "fetching", "install_commit", "on_recovered", "owned_partitions", "store_of"]
-
-fetching = fixes.fetching
 
 log = logging.getLogger(__name__)
 
