@@ -9,6 +9,8 @@
    source partition contiguous from the offset it was sought to in the current generation: a record fetched
    before that seek, or one delivered already, is dropped; a record past a jump is dropped and its partition
    sought back to the first missing offset; and Faust's read offset is kept where that order puts it.
+   The seek is settled only once every partition is sought (point 2 too): a partition whose records were
+   dropped in the meantime, fetched from where aiokafka was already sought, is sought there again.
 2. That seek to the committed offsets skips a partition with no committed offset yet (aiokafka seeks only
    to an offset above 0): it stays where the early fetching got to, and the records before are never
    processed. `_seek_to_committed` seeks those partitions to their start, as
@@ -50,21 +52,28 @@ class Positions:
         self.next: dict[Any, int | None] = {}  # None: sought nowhere (no committed offset), from the first
         self.seeks_back: dict[tuple[Any, int], int] = {}
         self.generation: int | None = None  # the consumer generation whose seek to committed offsets is done
+        self.unsettled: set[Any] = set()  # partitions with a record dropped while no seek was settled
 
     def sought(self, offsets: Mapping[Any, int | None]) -> None:
         """Partitions sought to `offsets` (None or negative: no committed offset, nothing to expect)."""
         for tp, offset in offsets.items():
             self.next[tp] = offset if offset is not None and offset >= 0 else None
 
-    def settled(self, generation: int | None) -> None:
-        """The seek to the committed offsets of `generation`'s assignment is done: its records may come."""
+    def settled(self, generation: int | None) -> list[tuple[Any, int]]:
+        """The seek to the committed offsets of `generation`'s assignment is done: its records may come.
+        Returns where to seek again the partitions whose records were dropped while it was under way: a
+        record fetched after aiokafka's seek but before this was dropped all the same, and aiokafka, past
+        it, would never fetch it again (the partition stalled, its records lost to the next worker)."""
         self.generation = generation
+        dropped, self.unsettled = self.unsettled, set()
+        return [(tp, self.next[tp]) for tp in dropped if self.next.get(tp) is not None]
 
     def admit(self, tp: Any, offset: int, generation: int | None) -> int | None:
         """None when the record at `offset` is the partition's next; DROP when it was fetched before this
         generation's seek, or delivered already; else the offset to seek back to, the record being past a
         jump."""
         if generation != self.generation:
+            self.unsettled.add(tp)
             return DROP
         want = self.next.get(tp)
         if want is not None:
@@ -161,7 +170,8 @@ async def _seek_to_committed(self: ThreadDelegateConsumer) -> Mapping[Any, int]:
         for tp in never_committed(offsets, changelogs):
             # Consumer.seek (patched above): Faust's read offset reset too, and the position expected.
             await self.seek(tp, 0)
-    positions.settled(generation)
+    for tp, offset in positions.settled(generation):
+        await self.seek(tp, offset)  # what was dropped meanwhile comes again (Positions.settled)
     return offsets
 
 
