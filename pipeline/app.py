@@ -112,7 +112,9 @@ def create_app(settings: Settings) -> Pipeline:
     prefix = settings.topic_prefix
     metrics = PipelineMetrics()
     output = Output(
-        settings.kafka_bootstrap, on_failed=lambda topic: metrics.produce_failures.labels(topic).inc()
+        settings.kafka_bootstrap,
+        on_failed=lambda topic: metrics.produce_failures.labels(topic).inc(),
+        **{"linger.ms": settings.produce_linger_ms},
     )
     refs = ReferenceData()
 

@@ -45,3 +45,12 @@ async def test_a_record_kafka_refuses_fails_the_settle(kafka_bootstrap, topic_fa
     finally:
         out._producer.purge()
         await out.stop()
+
+
+def test_the_worker_lingers_as_configured_to_batch_its_records(tmp_path):
+    from mistpipe.settings import Settings
+    from pipeline.app import create_app
+
+    assert Settings().produce_linger_ms == 50
+    pipeline = create_app(Settings(state_dir=tmp_path, kafka_bootstrap="127.0.0.1:1", produce_linger_ms=7))
+    assert pipeline.output.config["linger.ms"] == 7
