@@ -73,7 +73,7 @@ class Settings(BaseSettings):
         description="How many bytes of new records a worker's fetch waits for (at most the fetch wait): "
         "fewer fetches, each of every source partition, at the price of that wait",
     )
-    produce_linger_ms: int = Field(
+    worker_linger_ms: int = Field(
         50,
         ge=0,
         le=1000,

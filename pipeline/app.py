@@ -114,7 +114,7 @@ def create_app(settings: Settings) -> Pipeline:
     output = Output(
         settings.kafka_bootstrap,
         on_failed=lambda topic: metrics.produce_failures.labels(topic).inc(),
-        **{"linger.ms": settings.produce_linger_ms},
+        **{"linger.ms": settings.worker_linger_ms},
     )
     refs = ReferenceData()
 

@@ -259,19 +259,23 @@ class DrainConsumer:
 async def drained(app, fetched, direct_topics=("mist.location",), ready=True):
     fetcher = SimpleNamespace(_stopped=asyncio.Event())
     consumer = DrainConsumer(app, fetched, fetcher)
-    direct._DIRECT[app] = SimpleNamespace(topics=direct_topics, _handoff=SimpleNamespace(ready=lambda: ready))
+    handoff = SimpleNamespace(
+        ready=lambda: ready,
+        put_nowait_enhanced=lambda m: consumer.delivered.append((m.offset, "handed over in place")),
+    )
+    direct._DIRECT[app] = SimpleNamespace(topics=direct_topics, _handoff=handoff)
     consumer.loop_task = asyncio.ensure_future(direct.drain(consumer, fetcher))
     await consumer.loop_task
     return consumer
 
 
-async def test_the_fetch_loop_delivers_a_direct_record_in_its_own_task_and_races_the_others():
+async def test_the_fetch_loop_hands_a_direct_record_over_in_place_and_races_the_others():
     location, changelog = TP("mist.location", 0), TP("worker-locations-changelog", 0)
     fetched = [(location, SimpleNamespace(offset=4, topic=location.topic))]
     fetched.append((changelog, SimpleNamespace(offset=9, topic=changelog.topic)))
     consumer = await drained(DrainApp(), fetched)
-    # The direct record without a task of its own; the changelog's as Faust does, raced with a rebalance.
-    assert consumer.delivered == [(4, True), (9, False)] and consumer.raced == 1
+    # The direct record handed over in place; the changelog's as Faust does, raced with a rebalance.
+    assert consumer.delivered == [(4, "handed over in place"), (9, False)] and consumer.raced == 1
     assert consumer._read_offset == {location: 4, changelog: 9}
 
 

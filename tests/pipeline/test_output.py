@@ -51,6 +51,6 @@ def test_the_worker_lingers_as_configured_to_batch_its_records(tmp_path):
     from mistpipe.settings import Settings
     from pipeline.app import create_app
 
-    assert Settings().produce_linger_ms == 50
-    pipeline = create_app(Settings(state_dir=tmp_path, kafka_bootstrap="127.0.0.1:1", produce_linger_ms=7))
+    assert Settings().worker_linger_ms == 50
+    pipeline = create_app(Settings(state_dir=tmp_path, kafka_bootstrap="127.0.0.1:1", worker_linger_ms=7))
     assert pipeline.output.config["linger.ms"] == 7
