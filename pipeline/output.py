@@ -63,7 +63,7 @@ class Output:
             "client.id": client_id,
             "acks": "all",
             "enable.idempotence": True,
-            "linger.ms": 5,
+            # linger.ms: the worker's MISTPIPE_WORKER_LINGER_MS, passed in by create_app.
             # Java's partitioner (murmur2 of the key bytes): a keyed record lands where Java clients and
             # Faust would put it.
             "partitioner": "murmur2_random",
